@@ -1,0 +1,2 @@
+import { runCli } from './runCli.ts'
+await runCli(process.argv)

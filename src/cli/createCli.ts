@@ -1,0 +1,233 @@
+import path from 'node:path'
+import { Command, Option } from 'commander'
+import { createClient, type ClientOptions } from '../client/createClient.ts'
+import { cardPathOf, collectFiles } from '../client/collectFiles.ts'
+import { downloadModel } from '../client/downloadModel.ts'
+import { InvalidInputError } from '../errors.ts'
+import { parseHostPort, readPassphrase } from '../node/config.ts'
+import { initHome } from '../node/initHome.ts'
+import { resolveHome } from '../node/home.ts'
+import { formatBytes, printResult, progressBar, reportError, type OutputOptions } from './output.ts'
+import { createWriteStream } from 'node:fs'
+import fs from 'node:fs/promises'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+
+interface GlobalOptions extends OutputOptions { home?: string, apiUrl?: string }
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
+
+/** Turns argv into options and calls the programmatic API; nothing else lives here. */
+export function createCli (): Command {
+  const program = new Command('myc')
+    .description('Mycelium: share, fetch, run and train machine-learning models on a peer-to-peer network.')
+    .option('--home <dir>', 'node home (default: $MYC_HOME or ~/.mycelium)')
+    .option('--api-url <url>', 'API URL of the node to talk to (default: $MYC_API, else found in the node home)')
+    .option('--json', 'print machine-readable JSON')
+    .showHelpAfterError()
+    .exitOverride()
+
+  const globals = (command: Command): GlobalOptions => command.optsWithGlobals()
+  const client = async (options: GlobalOptions) => await createClient({ home: options.home, apiUrl: options.apiUrl } satisfies ClientOptions)
+  /** Runs an action, printing any error as a message with a hint and setting a non-zero exit code. */
+  const action = <A extends unknown[]>(fn: (...args: A) => Promise<void>) => async (...args: A) => {
+    const command = args[args.length - 1] as Command
+    try {
+      await fn(...args)
+    } catch (err) {
+      process.exitCode = reportError(globals(command), err)
+    }
+  }
+
+  program.command('init')
+    .description('create a node home with a new secp256k1 key (PeerId = EVM address)')
+    .option('--passphrase-file <file>', 'encrypt the key with the passphrase in this file')
+    .action(action(async (options: { passphraseFile?: string }, command: Command) => {
+      const g = globals(command)
+      const { identity, home } = await initHome({ home: resolveHome(g.home), passphrase: await readPassphrase(options.passphraseFile) })
+      printResult(g, { home, peerId: identity.peerId.toString(), address: identity.address, encrypted: options.passphraseFile != null },
+        () => `Initialized node home ${home}\nPeerId:  ${identity.peerId.toString()}\nAddress: ${identity.address}`)
+    }))
+
+  program.command('start')
+    .description('run the node (daemon): P2P host and the HTTP API')
+    .option('--api <host:port>', 'where the HTTP API listens (default 127.0.0.1:7710; port 0 picks a free port)')
+    .addOption(new Option('--listen <multiaddr>', 'libp2p listen address (repeatable)').argParser(collect))
+    .option('--passphrase-file <file>', 'passphrase of an encrypted node key')
+    .action(action(async (options: { api?: string, listen?: string[], passphraseFile?: string }, command: Command) => {
+      const g = globals(command)
+      const api = options.api != null ? parseHostPort(options.api) : undefined
+      // Loaded lazily: client commands should not pay for libp2p and fastify at start-up.
+      const { startDaemon } = await import('./startDaemon.ts')
+      await startDaemon({ home: g.home, apiHost: api?.host, apiPort: api?.port, listen: options.listen, passphraseFile: options.passphraseFile }, g)
+    }))
+
+  program.command('id')
+    .description('print the node PeerId, EVM address, API URL and listen addresses')
+    .action(action(async (_options: unknown, command: Command) => {
+      const g = globals(command)
+      const id = await (await client(g)).id()
+      printResult(g, id, () => [`PeerId:  ${id.peerId}`, `Address: ${id.address}`, `API:     ${id.apiUrl}`, 'Listening on:', ...id.multiaddrs.map(ma => `  ${ma}`)].join('\n'))
+    }))
+
+  program.command('publish <path>')
+    .description('publish a model file or directory as a signed, content-addressed version')
+    .requiredOption('--name <name>', 'model name: `model` or `org/model`')
+    .requiredOption('--version <semver>', 'version, e.g. 1.0.0')
+    .option('--license <spdx>', 'SPDX license expression, e.g. Apache-2.0')
+    .option('--card <file>', 'model card (README.md)')
+    .option('--tag <tag>', 'tag (repeatable)', collect)
+    .option('--task <task>', 'task, e.g. image-classification')
+    .option('--parent <ref>', 'version this one derives from (repeatable)', collect)
+    .action(action(async (target: string, options: { name: string, version: string, license?: string, card?: string, tag?: string[], task?: string, parent?: string[] }, command: Command) => {
+      const g = globals(command)
+      const collected = await collectFiles(target, options.card)
+      const api = await client(g)
+      const bar = progressBar(g, 'publishing', collected.totalBytes)
+      try {
+        const result = await api.publish({
+          name: options.name,
+          version: options.version,
+          license: options.license,
+          card: cardPathOf(collected, options.card),
+          tags: options.tag,
+          task: options.task,
+          parents: options.parent
+        }, collected.files, bytes => bar.update(bytes))
+        bar.stop()
+        printResult(g, result, () => result.cid)
+      } finally {
+        bar.stop()
+      }
+    }))
+
+  program.command('ls')
+    .description('list the model versions stored on this node')
+    .action(action(async (_options: unknown, command: Command) => {
+      const g = globals(command)
+      const versions = await (await client(g)).list()
+      printResult(g, versions, () => versions.length === 0
+        ? 'No models yet. Publish one with `myc publish PATH --name NAME --version 1.0.0`.'
+        : versions.map(v => `${`${v.name}@${v.version}`.padEnd(40)} ${formatBytes(v.size).padStart(10)}  ${v.cid}`).join('\n'))
+    }))
+
+  program.command('show <ref>')
+    .description('show a version: manifest, files and their format metadata')
+    .action(action(async (ref: string, _options: unknown, command: Command) => {
+      const g = globals(command)
+      const detail = await (await client(g)).show(ref)
+      printResult(g, detail, () => describeVersion(detail))
+    }))
+
+  program.command('get <ref>')
+    .description('write the files of a version into a directory (verified, byte-identical)')
+    .option('-o, --output <dir>', 'output directory (default: ./NAME-VERSION)')
+    .action(action(async (ref: string, options: { output?: string }, command: Command) => {
+      const g = globals(command)
+      const api = await client(g)
+      const detail = await api.show(ref)
+      const outDir = options.output ?? `${detail.manifest.name.replace('/', '__')}-${detail.manifest.version}`
+      const bar = progressBar(g, 'downloading', detail.entry.size)
+      try {
+        const result = await downloadModel(api, { ref: detail.cid, outDir, onBytes: done => bar.update(done) })
+        bar.stop()
+        printResult(g, { cid: detail.cid, outDir: result.outDir, files: result.files }, () => `Wrote ${result.files.length} file(s) to ${result.outDir}`)
+      } finally {
+        bar.stop()
+      }
+    }))
+
+  program.command('verify <ref>')
+    .description('re-hash every block and check the signature; reports per file and per chunk')
+    .action(action(async (ref: string, _options: unknown, command: Command) => {
+      const g = globals(command)
+      const report = await (await client(g)).verify(ref)
+      printResult(g, report, () => [
+        `${report.name}@${report.version} (${report.cid}): ${report.ok ? 'OK' : 'FAILED'}`,
+        `  signature: ${report.signature.ok ? `valid, signed by ${report.signature.signer}` : `INVALID (${report.signature.reason ?? report.manifest.reason})`}`,
+        ...report.files.map(file => `  ${file.ok ? 'ok     ' : 'CORRUPT'} ${file.path} (${file.chunks} chunks)` +
+          file.bad.map(chunk => `\n    chunk ${chunk.index} at bytes ${chunk.offset}-${chunk.offset + chunk.size - 1}: ${chunk.status} (block ${chunk.cid})`).join(''))
+      ].join('\n'))
+      if (!report.ok) process.exitCode = 1
+    }))
+
+  program.command('export <ref>')
+    .description('export a version as a CAR v1 file')
+    .requiredOption('--car <file>', 'CAR file to write')
+    .action(action(async (ref: string, options: { car: string }, command: Command) => {
+      const g = globals(command)
+      const response = await (await client(g)).exportCar(ref)
+      const temp = `${options.car}.myc-partial`
+      try {
+        await pipeline(Readable.fromWeb(response.body as any), createWriteStream(temp))
+        await fs.rename(temp, options.car)
+      } catch (err) {
+        await fs.rm(temp, { force: true })
+        throw err
+      }
+      const { size } = await fs.stat(options.car)
+      printResult(g, { car: path.resolve(options.car), size }, () => `Wrote ${options.car} (${formatBytes(size)})`)
+    }))
+
+  program.command('import <car>')
+    .description('import a version from a CAR file (verified block by block)')
+    .action(action(async (car: string, _options: unknown, command: Command) => {
+      const g = globals(command)
+      const stat = await fs.stat(car).catch(() => undefined)
+      if (stat?.isFile() !== true) throw new InvalidInputError(`${car}: no such file.`, { code: 'NO_SUCH_PATH' })
+      const result = await (await client(g)).importCar(car)
+      printResult(g, result, () => `${result.added ? 'Imported' : 'Already present:'} ${result.name}@${result.version} ${result.cid} (${result.blocks} blocks)`)
+    }))
+
+  program.command('rm <ref>')
+    .description('remove a version from this node (run gc to reclaim the space)')
+    .action(action(async (ref: string, _options: unknown, command: Command) => {
+      const g = globals(command)
+      const removed = await (await client(g)).remove(ref)
+      printResult(g, removed, () => `Removed ${removed.name}@${removed.version} (${removed.cid}); run \`myc gc\` to reclaim space.`)
+    }))
+
+  program.command('gc')
+    .description('delete blocks that no stored version references')
+    .action(action(async (_options: unknown, command: Command) => {
+      const g = globals(command)
+      const result = await (await client(g)).gc()
+      printResult(g, result, () => `Removed ${result.removedBlocks} block(s), ${formatBytes(result.removedBytes)}; kept ${result.keptBlocks}.`)
+    }))
+
+  return program
+}
+
+function describeVersion (detail: Awaited<ReturnType<Awaited<ReturnType<typeof createClient>>['show']>>): string {
+  const m = detail.manifest
+  const lines = [
+    `${m.name}@${m.version}`,
+    `  cid:     ${detail.cid}`,
+    `  author:  ${m.author}`,
+    `  created: ${m.created}`,
+    ...(m.license != null ? [`  license: ${m.license}`] : []),
+    ...(m.task != null ? [`  task:    ${m.task}`] : []),
+    ...(m.tags.length > 0 ? [`  tags:    ${m.tags.join(', ')}`] : []),
+    ...(m.parents.length > 0 ? [`  parents: ${m.parents.join(', ')}`] : []),
+    ...(m.card != null ? [`  card:    ${m.card}`] : []),
+    '  files:'
+  ]
+  for (const file of m.files) {
+    lines.push(`    ${file.path}  ${formatBytes(file.size)}  ${file.cid}`)
+    const format = file.format as any
+    if (format?.format === 'onnx') {
+      lines.push(`      ONNX ir ${format.irVersion}, opset ${format.opset.map((o: any) => `${o.domain === '' ? 'ai.onnx' : o.domain}:${o.version}`).join(' ')}, producer ${format.producerName} ${format.producerVersion}, ${format.parameterCount} parameters`)
+      for (const t of format.inputs) lines.push(`      input  ${t.name}: ${t.dtype}[${t.shape.join(', ')}]`)
+      for (const t of format.outputs) lines.push(`      output ${t.name}: ${t.dtype}[${t.shape.join(', ')}]`)
+    } else if (format?.format === 'safetensors') {
+      lines.push(`      safetensors, ${format.tensors.length} tensors, ${format.parameterCount} parameters`)
+      for (const t of format.tensors.slice(0, 20)) lines.push(`      ${t.name}: ${t.dtype}[${t.shape.join(', ')}]`)
+      if (format.tensors.length > 20) lines.push(`      … ${format.tensors.length - 20} more`)
+    } else if (format?.format === 'gguf') {
+      lines.push(`      GGUF v${format.version}, ${format.tensorCount} tensors, ${format.parameterCount} parameters`)
+      const arch = format.metadata['general.architecture']
+      if (arch != null) lines.push(`      architecture: ${String(arch)}`)
+    }
+  }
+  return lines.join('\n')
+}

@@ -1,0 +1,96 @@
+import fs from 'node:fs/promises'
+import { Readable } from 'node:stream'
+import { API_URL_ENV } from '../node/defaults.ts'
+import { homePaths } from '../node/home.ts'
+import { readApiToken } from '../node/initHome.ts'
+import { API_PREFIX, CAR_CONTENT_TYPE, PUBLISH_METADATA_FIELD } from '../api/constants.ts'
+import { ApiError, NodeNotRunningError } from './errors.ts'
+import { multipartBody, type MultipartFile } from './multipart.ts'
+import type { ManifestJson } from '../manifest/manifest.ts'
+import type { PublishMetadata } from '../registry/publishModel.ts'
+import type { IndexedVersion } from '../registry/localIndex.ts'
+import type { VerifyModelReturnType } from '../registry/verifyModel.ts'
+import type { CollectGarbageReturnType } from '../registry/collectGarbage.ts'
+
+export interface ClientOptions {
+  /** The node's API URL; found from MYC_API or the node home's `api` file when absent. */
+  apiUrl?: string
+  home?: string
+  /** The API token; read from the node home when absent. */
+  token?: string
+}
+
+export interface NodeIdentity { peerId: string, address: string, apiUrl: string, multiaddrs: string[], home: string }
+export interface VersionDetail { cid: string, entry: IndexedVersion, manifest: ManifestJson }
+export interface PublishResult { cid: string, name: string, version: string, manifest: ManifestJson }
+export interface ImportResult { cid: string, name: string, version: string, blocks: number, added: boolean }
+
+export type MyceliumClient = Awaited<ReturnType<typeof createClient>>
+
+/** The SDK: a typed client of the node's HTTP API. The CLI is built on it and nothing else. */
+export async function createClient (options: ClientOptions = {}) {
+  const paths = homePaths(options.home)
+  const apiUrl = options.apiUrl ?? process.env[API_URL_ENV] ?? await readApiUrl(paths.apiUrlFile, paths.root)
+  const token = options.token ?? await readApiToken(paths.root)
+  const base = apiUrl.replace(/\/$/, '')
+
+  async function request (method: string, route: string, init: { body?: RequestInit['body'], headers?: Record<string, string>, signal?: AbortSignal } = {}): Promise<Response> {
+    let response: Response
+    try {
+      response = await fetch(`${base}${route}`, {
+        method,
+        body: init.body,
+        signal: init.signal,
+        headers: { ...(token != null ? { authorization: `Bearer ${token}` } : {}), ...init.headers },
+        ...(init.body instanceof ReadableStream ? { duplex: 'half' } : {})
+      } as RequestInit)
+    } catch (err: any) {
+      if (err.name === 'AbortError') throw err
+      throw new NodeNotRunningError(`at ${base}`, err)
+    }
+    if (!response.ok) {
+      const text = await response.text()
+      let body: any
+      try { body = JSON.parse(text) } catch { body = undefined }
+      throw new ApiError(response.status, body, `${method} ${route} failed with HTTP ${response.status}${text !== '' && body == null ? `: ${text.slice(0, 200)}` : ''}`)
+    }
+    return response
+  }
+  const json = async <T>(method: string, route: string, init?: Parameters<typeof request>[2]): Promise<T> => await (await request(method, route, init)).json() as T
+  const ref = (value: string): string => encodeURIComponent(value)
+
+  return {
+    apiUrl: base,
+    request,
+    id: async () => await json<NodeIdentity>('GET', `${API_PREFIX}/id`),
+    health: async () => await json<{ status: string, peerId: string }>('GET', '/health'),
+    list: async () => (await json<{ versions: IndexedVersion[] }>('GET', `${API_PREFIX}/models`)).versions,
+    show: async (value: string) => await json<VersionDetail>('GET', `${API_PREFIX}/models/${ref(value)}`),
+    remove: async (value: string) => (await json<{ removed: IndexedVersion }>('DELETE', `${API_PREFIX}/models/${ref(value)}`)).removed,
+    verify: async (value: string) => await json<VerifyModelReturnType>('GET', `${API_PREFIX}/models/${ref(value)}/verify`),
+    gc: async () => await json<CollectGarbageReturnType>('POST', `${API_PREFIX}/gc`),
+    async publish (metadata: PublishMetadata, files: MultipartFile[], onBytes?: (bytes: number) => void): Promise<PublishResult> {
+      const { body, contentType } = multipartBody(PUBLISH_METADATA_FIELD, JSON.stringify(metadata), files, onBytes)
+      return await json<PublishResult>('POST', `${API_PREFIX}/models`, { body, headers: { 'content-type': contentType } })
+    },
+    async downloadFile (value: string, path: string, options: { range?: string, signal?: AbortSignal } = {}): Promise<Response> {
+      const route = `${API_PREFIX}/models/${ref(value)}/files/${path.split('/').map(encodeURIComponent).join('/')}`
+      return await request('GET', route, { signal: options.signal, headers: options.range != null ? { range: options.range } : {} })
+    },
+    async exportCar (value: string): Promise<Response> {
+      return await request('GET', `${API_PREFIX}/models/${ref(value)}/car`)
+    },
+    async importCar (file: string): Promise<ImportResult> {
+      const stream = Readable.toWeb((await fs.open(file)).createReadStream()) as ReadableStream<Uint8Array>
+      return await json<ImportResult>('POST', `${API_PREFIX}/import`, { body: stream, headers: { 'content-type': CAR_CONTENT_TYPE } })
+    }
+  }
+}
+
+async function readApiUrl (file: string, home: string): Promise<string> {
+  try {
+    return (await fs.readFile(file, 'utf8')).trim()
+  } catch {
+    throw new NodeNotRunningError(`for ${home}`)
+  }
+}

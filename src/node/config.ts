@@ -1,0 +1,72 @@
+import fs from 'node:fs/promises'
+import { InvalidInputError } from '../errors.ts'
+import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_LISTEN, PASSPHRASE_ENV } from './defaults.ts'
+import { homePaths, resolveHome } from './home.ts'
+
+/** Everything a node can be configured with; flags override `config.json` in the home, which overrides defaults. */
+export interface NodeConfig {
+  home: string
+  apiHost: string
+  apiPort: number
+  listen: string[]
+  passphrase?: string
+}
+
+export type NodeConfigInput = Partial<NodeConfig> & { passphraseFile?: string }
+
+const FILE_KEYS = ['apiHost', 'apiPort', 'listen'] as const
+
+export async function readPassphrase (passphraseFile: string | undefined): Promise<string | undefined> {
+  if (passphraseFile == null) return process.env[PASSPHRASE_ENV]
+  try {
+    // A trailing newline from `echo secret > file` is not part of the passphrase.
+    return (await fs.readFile(passphraseFile, 'utf8')).replace(/\r?\n$/, '')
+  } catch (err: any) {
+    throw new InvalidInputError(`Cannot read the passphrase file ${passphraseFile}: ${err.code ?? err.message}.`, { hint: 'Check the path given with --passphrase-file.' })
+  }
+}
+
+export async function resolveConfig (input: NodeConfigInput = {}): Promise<NodeConfig> {
+  const home = resolveHome(input.home)
+  const fromFile = await readConfigFile(homePaths(home).configFile)
+  const config: NodeConfig = {
+    home,
+    apiHost: input.apiHost ?? fromFile.apiHost ?? DEFAULT_API_HOST,
+    apiPort: input.apiPort ?? fromFile.apiPort ?? DEFAULT_API_PORT,
+    listen: input.listen ?? fromFile.listen ?? DEFAULT_LISTEN,
+    passphrase: input.passphrase ?? await readPassphrase(input.passphraseFile)
+  }
+  if (!Number.isInteger(config.apiPort) || config.apiPort < 0 || config.apiPort > 65535) {
+    throw new InvalidInputError(`Invalid API port ${config.apiPort}.`, { hint: 'Use a port from 0 to 65535 (0 picks a free one).' })
+  }
+  return config
+}
+
+async function readConfigFile (file: string): Promise<Partial<NodeConfig>> {
+  let text: string
+  try {
+    text = await fs.readFile(file, 'utf8')
+  } catch (err: any) {
+    if (err.code === 'ENOENT') return {}
+    throw err
+  }
+  let parsed: Record<string, unknown>
+  try {
+    parsed = JSON.parse(text)
+  } catch (err: any) {
+    throw new InvalidInputError(`The config file ${file} is not valid JSON: ${err.message}`, { hint: 'Fix or delete it; defaults apply without it.' })
+  }
+  const out: Partial<NodeConfig> = {}
+  for (const key of FILE_KEYS) if (parsed[key] !== undefined) (out as any)[key] = parsed[key]
+  return out
+}
+
+/** `HOST:PORT` (or `:PORT`, or `PORT`) as given to `--api`. */
+export function parseHostPort (value: string): { host: string, port: number } {
+  const match = /^(?:(\[[^\]]+\]|[^:]*):)?(\d{1,5})$/.exec(value)
+  const port = match != null ? Number(match[2]) : NaN
+  if (match == null || port > 65535) {
+    throw new InvalidInputError(`Invalid API address "${value}".`, { hint: 'Use HOST:PORT, e.g. 127.0.0.1:7710 (port 0 picks a free port).' })
+  }
+  return { host: match[1] != null && match[1] !== '' ? match[1].replace(/^\[|\]$/g, '') : DEFAULT_API_HOST, port }
+}

@@ -1,0 +1,103 @@
+import { DatabaseSync } from 'node:sqlite'
+import semver from 'semver'
+
+export interface IndexedVersion {
+  cid: string
+  name: string
+  version: string
+  author: string
+  created: string
+  size: number
+  fileCount: number
+  addedAt: string
+}
+
+interface Row {
+  cid: string
+  name: string
+  version: string
+  author: string
+  created: string
+  size: number
+  file_count: number
+  added_at: string
+}
+
+const toVersion = (row: Row): IndexedVersion => ({
+  cid: row.cid,
+  name: row.name,
+  version: row.version,
+  author: row.author,
+  created: row.created,
+  size: row.size,
+  fileCount: row.file_count,
+  addedAt: row.added_at
+})
+
+/**
+ * The node's local index of model versions (node:sqlite). A row is the commit point of a publish or
+ * import: a version exists locally exactly when its row does, and its blocks are pinned by it.
+ */
+export class LocalIndex {
+  private readonly db: DatabaseSync
+
+  constructor (file: string) {
+    this.db = new DatabaseSync(file)
+    this.db.exec(`
+      PRAGMA journal_mode = WAL;
+      PRAGMA synchronous = NORMAL;
+      CREATE TABLE IF NOT EXISTS versions (
+        cid TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        version TEXT NOT NULL,
+        author TEXT NOT NULL,
+        created TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        file_count INTEGER NOT NULL,
+        added_at TEXT NOT NULL,
+        UNIQUE (name, version)
+      );
+      CREATE INDEX IF NOT EXISTS versions_name ON versions (name);
+    `)
+  }
+
+  close (): void {
+    if (this.db.isOpen) this.db.close()
+  }
+
+  add (version: Omit<IndexedVersion, 'addedAt'>): void {
+    this.db.prepare(`INSERT INTO versions (cid, name, version, author, created, size, file_count, added_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`).run(
+      version.cid, version.name, version.version, version.author, version.created, version.size, version.fileCount, new Date().toISOString()
+    )
+  }
+
+  remove (cid: string): boolean {
+    return this.db.prepare('DELETE FROM versions WHERE cid = ?').run(cid).changes > 0
+  }
+
+  byCid (cid: string): IndexedVersion | undefined {
+    const row = this.db.prepare('SELECT * FROM versions WHERE cid = ?').get(cid) as Row | undefined
+    return row != null ? toVersion(row) : undefined
+  }
+
+  byNameVersion (name: string, version: string): IndexedVersion | undefined {
+    const row = this.db.prepare('SELECT * FROM versions WHERE name = ? AND version = ?').get(name, version) as Row | undefined
+    return row != null ? toVersion(row) : undefined
+  }
+
+  /** Newest first by semantic-version precedence. */
+  versionsOf (name: string): IndexedVersion[] {
+    const rows = this.db.prepare('SELECT * FROM versions WHERE name = ?').all(name) as unknown as Row[]
+    return rows.map(toVersion).sort((a, b) => semver.rcompare(a.version, b.version))
+  }
+
+  newest (name: string): IndexedVersion | undefined {
+    return this.versionsOf(name)[0]
+  }
+
+  list (): IndexedVersion[] {
+    const rows = this.db.prepare('SELECT * FROM versions ORDER BY name, added_at').all() as unknown as Row[]
+    return rows.map(toVersion).sort((a, b) => a.name === b.name ? semver.rcompare(a.version, b.version) : a.name.localeCompare(b.name))
+  }
+}

@@ -1,0 +1,113 @@
+import { createHash } from 'node:crypto'
+import path from 'node:path'
+import { FsBlockstore } from 'blockstore-fs'
+import { NextToLast } from 'blockstore-fs/sharding'
+import { CID } from 'multiformats/cid'
+import { IntegrityError, NotFoundError } from '../errors.ts'
+import type { AbortOptions } from '@libp2p/interface'
+
+const SHA2_256 = 0x12
+const IDENTITY = 0x00
+
+export class BlockCorruptError extends IntegrityError {
+  override name = 'BlockCorruptError'
+  readonly cid: CID
+  constructor (cid: CID) {
+    super(`Block ${cid.toString()} is corrupt: its bytes no longer hash to its CID.`, {
+      code: 'BLOCK_CORRUPT',
+      hint: 'Run `myc verify REF` to see which files are affected; remove and re-fetch or re-import them.'
+    })
+    this.cid = cid
+  }
+}
+
+export class BlockNotFoundError extends NotFoundError {
+  override name = 'BlockNotFoundError'
+  readonly cid: CID
+  constructor (cid: CID) {
+    super(`Block ${cid.toString()} is not in the local store.`, { code: 'BLOCK_NOT_FOUND', hint: 'The content is incomplete; re-import or pull it.' })
+    this.cid = cid
+  }
+}
+
+/** Whether `bytes` hash to `cid`. Only sha2-256 and identity multihashes are accepted. */
+export function blockMatches (cid: CID, bytes: Uint8Array): boolean {
+  const { code, digest } = cid.multihash
+  if (code === IDENTITY) return Buffer.from(digest).equals(bytes)
+  if (code !== SHA2_256) return false
+  return createHash('sha256').update(bytes).digest().equals(digest)
+}
+
+/**
+ * The node's on-disk block store (Helia's `blockstore-fs`, standard CIDs). Every read is verified
+ * against its CID, so tampered bytes never leave the store unnoticed.
+ */
+export class BlockStore {
+  readonly root: string
+  private readonly fs: FsBlockstore
+  private readonly sharding = new NextToLast()
+
+  constructor (root: string) {
+    this.root = root
+    this.fs = new FsBlockstore(root, { shardingStrategy: this.sharding })
+  }
+
+  async open (): Promise<void> { await this.fs.open() }
+  async close (): Promise<void> { await this.fs.close() }
+
+  async put (cid: CID, bytes: Uint8Array, options?: AbortOptions): Promise<CID> {
+    return await this.fs.put(cid, bytes, options)
+  }
+
+  async has (cid: CID, options?: AbortOptions): Promise<boolean> {
+    return await this.fs.has(cid, options)
+  }
+
+  /** The raw bytes as stored, unverified: for `verify`, which reports rather than throws. */
+  async getUnverified (cid: CID, options?: AbortOptions): Promise<Uint8Array> {
+    const chunks: Uint8Array[] = []
+    try {
+      for await (const chunk of this.fs.get(cid, options)) chunks.push(chunk)
+    } catch (err: any) {
+      if (err.name === 'NotFoundError' || err.code === 'ENOENT') throw new BlockNotFoundError(cid)
+      throw err
+    }
+    return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)
+  }
+
+  async getVerified (cid: CID, options?: AbortOptions): Promise<Uint8Array> {
+    const bytes = await this.getUnverified(cid, options)
+    if (!blockMatches(cid, bytes)) throw new BlockCorruptError(cid)
+    return bytes
+  }
+
+  /** Blockstore-interface shape used by the UnixFS exporter and Helia: one verified buffer. */
+  async * get (cid: CID, options?: AbortOptions): AsyncGenerator<Uint8Array> {
+    yield await this.getVerified(cid, options)
+  }
+
+  async delete (cid: CID, options?: AbortOptions): Promise<void> {
+    await this.fs.delete(cid, options)
+  }
+
+  async * cids (options?: AbortOptions): AsyncGenerator<CID> {
+    for await (const pair of this.fs.getAll(options)) yield pair.cid
+  }
+
+  /** Where a block lives on disk (tests tamper with it; operators inspect it). */
+  blockPath (cid: CID): string {
+    const { dir, file } = this.sharding.encode(cid)
+    return path.join(this.root, dir, file)
+  }
+
+  /** The raw blockstore, for libraries that need the full interface. */
+  get backing (): FsBlockstore { return this.fs }
+}
+
+export function parseCid (value: string): CID | undefined {
+  try {
+    return CID.parse(value)
+  } catch {
+    return undefined
+  }
+}
