@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises'
 import { Readable } from 'node:stream'
-import { API_URL_ENV } from '../node/defaults.ts'
+import { API_URL_ENV, envValue } from '../node/defaults.ts'
 import { homePaths } from '../node/home.ts'
 import { readApiToken } from '../node/initHome.ts'
 import { API_PREFIX, CAR_CONTENT_TYPE, PUBLISH_METADATA_FIELD } from '../api/constants.ts'
@@ -30,7 +30,7 @@ export type MyceliumClient = Awaited<ReturnType<typeof createClient>>
 /** The SDK: a typed client of the node's HTTP API. The CLI is built on it and nothing else. */
 export async function createClient (options: ClientOptions = {}) {
   const paths = homePaths(options.home)
-  const apiUrl = options.apiUrl ?? process.env[API_URL_ENV] ?? await readApiUrl(paths.apiUrlFile, paths.root)
+  const apiUrl = options.apiUrl ?? envValue(API_URL_ENV) ?? await readApiUrl(paths.apiUrlFile, paths.root)
   const token = options.token ?? await readApiToken(paths.root)
   const base = apiUrl.replace(/\/$/, '')
 

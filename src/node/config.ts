@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises'
 import { InvalidInputError } from '../errors.ts'
-import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_LISTEN, PASSPHRASE_ENV } from './defaults.ts'
+import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_LISTEN, envValue, PASSPHRASE_ENV } from './defaults.ts'
 import { homePaths, resolveHome } from './home.ts'
 
 /** Everything a node can be configured with; flags override `config.json` in the home, which overrides defaults. */
@@ -17,7 +17,7 @@ export type NodeConfigInput = Partial<NodeConfig> & { passphraseFile?: string }
 const FILE_KEYS = ['apiHost', 'apiPort', 'listen'] as const
 
 export async function readPassphrase (passphraseFile: string | undefined): Promise<string | undefined> {
-  if (passphraseFile == null) return process.env[PASSPHRASE_ENV]
+  if (passphraseFile == null) return envValue(PASSPHRASE_ENV)
   try {
     // A trailing newline from `echo secret > file` is not part of the passphrase.
     return (await fs.readFile(passphraseFile, 'utf8')).replace(/\r?\n$/, '')

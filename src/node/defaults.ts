@@ -16,3 +16,9 @@ export const DEFAULT_LISTEN = ['/ip4/0.0.0.0/tcp/7711', '/ip4/0.0.0.0/tcp/7712/w
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 export const MAX_FILES_PER_VERSION = 10_000
 export const SHUTDOWN_GRACE_MS = 10_000
+
+/** An environment variable, with an empty value treated as unset. */
+export function envValue (name: string): string | undefined {
+  const value = process.env[name]
+  return value != null && value !== '' ? value : undefined
+}

@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { DEFAULT_HOME, HOME_ENV } from './defaults.ts'
+import { DEFAULT_HOME, envValue, HOME_ENV } from './defaults.ts'
 
 /** Where everything a node keeps lives; one place so nobody builds these paths by hand. */
 export interface HomePaths {
@@ -15,7 +15,7 @@ export interface HomePaths {
 }
 
 export function resolveHome (home?: string): string {
-  return path.resolve(home ?? process.env[HOME_ENV] ?? DEFAULT_HOME)
+  return path.resolve(home ?? envValue(HOME_ENV) ?? DEFAULT_HOME)
 }
 
 export function homePaths (home?: string): HomePaths {

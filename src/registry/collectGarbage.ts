@@ -6,7 +6,9 @@ import { parseCid } from '../storage/blockstore.ts'
 import { walkDag } from '../storage/dag.ts'
 import { logger } from '../utils/logger.ts'
 import type { RegistryComponents } from './components.ts'
+import { base64 } from 'multiformats/bases/base64'
 import type { AbortOptions } from '@libp2p/interface'
+import type { CID } from 'multiformats/cid'
 
 const log = logger('registry:gc')
 
@@ -24,14 +26,16 @@ export interface CollectGarbageReturnType {
 export async function collectGarbage (components: RegistryComponents, options: AbortOptions = {}): Promise<CollectGarbageReturnType> {
   const { store, index, storeLock } = components
   return await storeLock.exclusive(async () => {
+    // blockstore-fs keys blocks by multihash alone, so liveness is decided by multihash, not by CID.
     const live = new Set<string>()
+    const key = (cid: CID): string => base64.encode(cid.multihash.bytes)
     for (const entry of index.list()) {
       const root = parseCid(entry.cid)!
       try {
-        live.add(root.toString())
+        live.add(key(root))
         const manifest = decodeManifest(await store.getVerified(root, options))
         for (const file of manifest.files) {
-          for await (const block of walkDag(store, file.cid, options)) live.add(block.cid.toString())
+          for await (const block of walkDag(store, file.cid, options)) live.add(key(block.cid))
         }
       } catch (err) {
         // Sweeping around a damaged version could delete the rest of it; refuse instead.
@@ -47,7 +51,7 @@ export async function collectGarbage (components: RegistryComponents, options: A
     let removedBytes = 0
     let keptBlocks = 0
     for await (const cid of store.cids(options)) {
-      if (live.has(cid.toString())) {
+      if (live.has(key(cid))) {
         keptBlocks++
         continue
       }

@@ -94,7 +94,8 @@ export async function startTestDaemon (options: StartDaemonOptions = {}): Promis
     async stop () {
       if (child.exitCode != null || child.signalCode != null) return child.exitCode
       child.kill('SIGTERM')
-      const [code] = await once(child, 'exit') as [number | null]
+      const [code, signal] = await once(child, 'exit') as [number | null, string | null]
+      if (signal != null) throw new Error(`daemon died of ${signal} while stopping: ${stderr}`)
       return code
     },
     async kill () {
