@@ -42,8 +42,11 @@ export default async function publish ({ defer, log }: BenchContext): Promise<Be
   const baseline = await timed(async () => await sha256File(file))
 
   log('starting a daemon')
+  // The home lives in our temp dir: startTestDaemon leaves its own temp home behind if the start fails.
+  const home = path.join(dir, 'home')
+  await fs.mkdir(home)
   const daemonOptions = process.env[DAEMON_NODE_OPTIONS_ENV]
-  const daemon = await startTestDaemon(daemonOptions != null ? { env: { NODE_OPTIONS: daemonOptions } } : {})
+  const daemon = await startTestDaemon({ home, ...(daemonOptions != null ? { env: { NODE_OPTIONS: daemonOptions } } : {}) })
   defer(async () => { await daemon.cleanup() })
   const pid = daemon.process.pid!
   const idleRss = (await readRss(pid))?.rss

@@ -14,6 +14,8 @@ const BENCH_SUFFIX = '.bench.ts'
 const RESULTS_FILE = path.join(BENCH_DIR, '.last-results.json')
 /** Exit code of a process ended by SIGINT, by shell convention. */
 const INTERRUPTED_EXIT_CODE = 130
+/** A bad invocation (unknown benchmark name), as distinct from a benchmark that failed (1). */
+const USAGE_EXIT_CODE = 2
 
 interface BenchOutcome {
   name: string
@@ -25,7 +27,12 @@ interface BenchOutcome {
 async function main (filter: string[]): Promise<number> {
   const names = selectBenchmarks(await listBenchmarks(), filter)
   const outcomes: BenchOutcome[] = []
-  for (const name of names) outcomes.push(await runBenchmark(name))
+  for (const name of names) {
+    const outcome = await runBenchmark(name)
+    // An interrupted run's figures are meaningless; the signal handler exits once cleanup is done.
+    if (interrupted) return INTERRUPTED_EXIT_CODE
+    outcomes.push(outcome)
+  }
   printTable(outcomes)
   await writeResults(outcomes, filter)
   return outcomes.some(outcome => outcome.error != null) ? 1 : 0
@@ -44,6 +51,7 @@ function selectBenchmarks (available: string[], filter: string[]): string[] {
 
 /** Cleanups of the benchmark now running; the signal handlers run them too. */
 let pendingCleanups: Array<() => unknown> = []
+let interrupted = false
 
 async function runCleanups (): Promise<void> {
   const cleanups = pendingCleanups.reverse()
@@ -69,7 +77,7 @@ async function runBenchmark (name: string): Promise<BenchOutcome> {
     const rows = await module.default(context)
     return { name, durationMs: performance.now() - start, rows }
   } catch (err: any) {
-    console.error(`[${name}] failed: ${err?.stack ?? err}`)
+    if (!interrupted) console.error(`[${name}] failed: ${err?.stack ?? err}`)
     return { name, durationMs: performance.now() - start, rows: [], error: String(err?.message ?? err) }
   } finally {
     await runCleanups()
@@ -78,7 +86,7 @@ async function runBenchmark (name: string): Promise<BenchOutcome> {
 
 function printTable (outcomes: BenchOutcome[]): void {
   const lines = outcomes.flatMap(outcome => outcome.error != null
-    ? [[outcome.name, 'FAILED', '', '', outcome.error]]
+    ? [[outcome.name, 'FAILED', '', '', firstLine(outcome.error)]]
     : outcome.rows.map(row => [outcome.name, row.name, formatValue(row.value), row.unit, row.goal == null ? '' : `${row.goal} ${row.ok === true ? '✓' : '✗'}`]))
   const table = [['bench', 'metric', 'value', 'unit', 'goal'], ...lines]
   const widths = table[0].map((_, column) => Math.max(...table.map(line => line[column].length)))
@@ -87,6 +95,10 @@ function printTable (outcomes: BenchOutcome[]): void {
   console.log(['', render(table[0]), widths.map(width => '-'.repeat(width)).join('  '), ...lines.map(render)].join('\n'))
   const missed = outcomes.flatMap(outcome => outcome.rows.filter(row => row.ok === false))
   if (missed.length > 0) console.log(`\n${missed.length} goal(s) missed: ${missed.map(row => row.name).join(', ')}`)
+}
+
+function firstLine (text: string): string {
+  return text.split('\n', 1)[0]
 }
 
 function formatValue (value: number): string {
@@ -109,6 +121,7 @@ async function writeResults (outcomes: BenchOutcome[], filter: string[]): Promis
 /** Ctrl-C mid-benchmark must still kill the daemon and delete gigabytes of temp files. */
 function exitOnSignal (signal: NodeJS.Signals): void {
   process.once(signal, () => {
+    interrupted = true
     console.error(`\nbench: ${signal}, cleaning up…`)
     void runCleanups().finally(() => process.exit(INTERRUPTED_EXIT_CODE))
   })
@@ -116,4 +129,9 @@ function exitOnSignal (signal: NodeJS.Signals): void {
 
 exitOnSignal('SIGINT')
 exitOnSignal('SIGTERM')
-process.exitCode = await main(process.argv.slice(2))
+try {
+  process.exitCode = await main(process.argv.slice(2))
+} catch (err: any) {
+  console.error(`bench: ${err?.message ?? err}`)
+  process.exitCode = USAGE_EXIT_CODE
+}
