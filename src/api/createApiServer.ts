@@ -8,17 +8,22 @@ import { CAR_CONTENT_TYPE, LOOPBACK_ADDRESSES, MAX_METADATA_BYTES } from './cons
 import { ErrorBody } from './schemas.ts'
 import { modelRoutes } from './routes/models.ts'
 import { nodeRoutes } from './routes/node.ts'
+import { networkRoutes } from './routes/network.ts'
+import { gatewayRoutes } from './routes/gateway.ts'
 import type { Identity } from '../identity/identity.ts'
-import type { Host } from '../net/createHost.ts'
-import type { RegistryComponents } from '../registry/components.ts'
+import type { Host } from '../net/createNetwork.ts'
+import type { FollowService, FollowServiceComponents } from '../registry/followService.ts'
 
 const log = logger('api')
 
 export interface ApiComponents {
-  registry: RegistryComponents
+  registry: FollowServiceComponents
+  follows: Pick<FollowService, 'follow' | 'unfollow' | 'list'>
   identity: Identity
-  host: Pick<Host, 'getMultiaddrs'>
+  /** The libp2p host, which exists once the node started. */
+  host: () => Pick<Host, 'getMultiaddrs' | 'getConnections' | 'dial'>
   home: string
+  pullTimeoutMs: number
   apiToken: string
   apiUrl: () => string | undefined
 }
@@ -89,6 +94,8 @@ export async function createApiServer (components: ApiComponents): Promise<ApiSe
 
   await app.register(nodeRoutes, { components })
   await app.register(modelRoutes, { components })
+  await app.register(networkRoutes, { components })
+  await app.register(gatewayRoutes, { components })
 
   return {
     app,

@@ -2,12 +2,12 @@ import path from 'node:path'
 import { Command, Option } from 'commander'
 import { createClient, type ClientOptions } from '../client/createClient.ts'
 import { cardPathOf, collectFiles } from '../client/collectFiles.ts'
-import { downloadModel } from '../client/downloadModel.ts'
+import { downloadModel, showOrPull } from '../client/downloadModel.ts'
 import { InvalidInputError } from '../errors.ts'
 import { parseHostPort, readPassphrase } from '../node/config.ts'
 import { initHome } from '../node/initHome.ts'
 import { resolveHome } from '../node/home.ts'
-import { formatBytes, printResult, progressBar, reportError, type OutputOptions } from './output.ts'
+import { formatBytes, printResult, progressBar, pullProgress, reportError, type OutputOptions } from './output.ts'
 import { createWriteStream } from 'node:fs'
 import fs from 'node:fs/promises'
 import { Readable } from 'node:stream'
@@ -16,6 +16,11 @@ import { pipeline } from 'node:stream/promises'
 interface GlobalOptions extends OutputOptions { home?: string, apiUrl?: string }
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
+const parsePositiveInt = (value: string): number => {
+  const parsed = Number(value)
+  if (!Number.isSafeInteger(parsed) || parsed <= 0) throw new InvalidInputError(`"${value}" is not a positive whole number.`)
+  return parsed
+}
 
 /** Turns argv into options and calls the programmatic API; nothing else lives here. */
 export function createCli (): Command {
@@ -54,12 +59,95 @@ export function createCli (): Command {
     .option('--api <host:port>', 'where the HTTP API listens (default 127.0.0.1:7710; port 0 picks a free port)')
     .addOption(new Option('--listen <multiaddr>', 'libp2p listen address (repeatable)').argParser(collect))
     .option('--passphrase-file <file>', 'passphrase of an encrypted node key')
-    .action(action(async (options: { api?: string, listen?: string[], passphraseFile?: string }, command: Command) => {
+    .addOption(new Option('--bootstrap <multiaddr>', 'peer to connect to at start (repeatable)').argParser(collect))
+    .option('--no-mdns', 'do not discover peers on the local network')
+    .option('--network <id>', 'network id (nodes of other networks are not mixed)')
+    .option('--swarm-key <file>', 'join a private network (libp2p pnet swarm key)')
+    .option('--serve-rate <bytes-per-second>', 'limit the upload bandwidth used to serve peers', parsePositiveInt)
+    .option('--pull-timeout <seconds>', 'give up a pull after this long without progress', parsePositiveInt)
+    .action(action(async (options: { api?: string, listen?: string[], passphraseFile?: string, bootstrap?: string[], mdns: boolean, network?: string, swarmKey?: string, serveRate?: number, pullTimeout?: number }, command: Command) => {
       const g = globals(command)
       const api = options.api != null ? parseHostPort(options.api) : undefined
       // Loaded lazily: client commands should not pay for libp2p and fastify at start-up.
       const { startDaemon } = await import('./startDaemon.ts')
-      await startDaemon({ home: g.home, apiHost: api?.host, apiPort: api?.port, listen: options.listen, passphraseFile: options.passphraseFile }, g)
+      await startDaemon({
+        home: g.home,
+        apiHost: api?.host,
+        apiPort: api?.port,
+        listen: options.listen,
+        passphraseFile: options.passphraseFile,
+        bootstrap: options.bootstrap,
+        mdns: options.mdns ? undefined : false,
+        network: options.network,
+        swarmKeyFile: options.swarmKey,
+        serveRate: options.serveRate,
+        pullTimeoutMs: options.pullTimeout != null ? options.pullTimeout * 1000 : undefined
+      }, g)
+    }))
+
+  program.command('swarm-key')
+    .description('print a new private-network swarm key (give the same file to every node, then start them with --swarm-key)')
+    .action(action(async () => {
+      const { generateKey } = await import('@libp2p/pnet')
+      const key = new Uint8Array(95)
+      generateKey(key)
+      process.stdout.write(new TextDecoder().decode(key))
+    }))
+
+  program.command('peers')
+    .description('list connected peers')
+    .action(action(async (_options: unknown, command: Command) => {
+      const g = globals(command)
+      const peers = await (await client(g)).peers()
+      printResult(g, peers, () => peers.length === 0 ? 'No peers connected.' : peers.map(peer => `${peer.peerId}  ${peer.address ?? ''}  ${peer.addrs.join(' ')}`).join('\n'))
+    }))
+
+  program.command('connect <multiaddr>')
+    .description('connect to a peer')
+    .action(action(async (address: string, _options: unknown, command: Command) => {
+      const g = globals(command)
+      const result = await (await client(g)).connect(address)
+      printResult(g, result, () => `Connected to ${result.peerId}`)
+    }))
+
+  program.command('pull <ref>')
+    .description('fetch a version from the network (verified, resumable) and keep serving it')
+    .option('--timeout <seconds>', 'give up after this long without progress', parsePositiveInt)
+    .action(action(async (ref: string, options: { timeout?: number }, command: Command) => {
+      const g = globals(command)
+      const api = await client(g)
+      const progress = pullProgress(g)
+      try {
+        const done = await api.pull(ref, { timeoutMs: options.timeout != null ? options.timeout * 1000 : undefined, onEvent: progress.onEvent })
+        progress.stop()
+        if (g.json !== true) printResult(g, done, () => `${done.fetched ? 'Pulled' : 'Already here:'} ${done.name}@${done.version} ${done.cid}`)
+      } finally {
+        progress.stop()
+      }
+    }))
+
+  program.command('follow <name>')
+    .description('fetch every new version of NAME as soon as it is announced (persists across restarts)')
+    .action(action(async (name: string, _options: unknown, command: Command) => {
+      const g = globals(command)
+      const follow = await (await client(g)).follow(name)
+      printResult(g, follow, () => `Following ${follow.name}${follow.author != null ? ` (published by ${follow.author})` : ''}`)
+    }))
+
+  program.command('unfollow <name>')
+    .description('stop following NAME (versions already fetched stay)')
+    .action(action(async (name: string, _options: unknown, command: Command) => {
+      const g = globals(command)
+      const removed = await (await client(g)).unfollow(name)
+      printResult(g, { name, removed }, () => removed ? `No longer following ${name}` : `Was not following ${name}`)
+    }))
+
+  program.command('follows')
+    .description('list followed names')
+    .action(action(async (_options: unknown, command: Command) => {
+      const g = globals(command)
+      const follows = await (await client(g)).follows()
+      printResult(g, follows, () => follows.length === 0 ? 'Not following anything.' : follows.map(f => `${f.name}${f.author != null ? `  ${f.author}` : ''}`).join('\n'))
     }))
 
   program.command('id')
@@ -125,7 +213,8 @@ export function createCli (): Command {
     .action(action(async (ref: string, options: { output?: string }, command: Command) => {
       const g = globals(command)
       const api = await client(g)
-      const detail = await api.show(ref)
+      const progress = pullProgress(g)
+      const detail = await showOrPull(api, ref, progress.onEvent).finally(() => { progress.stop() })
       const outDir = options.output ?? `${detail.manifest.name.replace('/', '__')}-${detail.manifest.version}`
       const bar = progressBar(g, 'downloading', detail.entry.size)
       try {

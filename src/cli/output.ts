@@ -52,3 +52,31 @@ export function reportError (options: OutputOptions, err: unknown): number {
   }
   return 1
 }
+
+/**
+ * Pull progress: a bar with bytes, rate, ETA and peers on a terminal; under --json every event is
+ * printed as one JSON line.
+ */
+export function pullProgress (options: OutputOptions): { onEvent: (event: any) => void, stop: () => void } {
+  if (options.json === true) {
+    return { onEvent: event => { process.stdout.write(JSON.stringify(event) + '\n') }, stop () {} }
+  }
+  if (process.stderr.isTTY !== true) return { onEvent () {}, stop () {} }
+  let bar: cliProgress.SingleBar | undefined
+  return {
+    onEvent (event) {
+      if (event.type === 'manifest') {
+        bar = new cliProgress.SingleBar({
+          stream: process.stderr,
+          format: `pulling ${event.name}@${event.version} [{bar}] {percentage}% | {done}/{size} | {rate}/s | ETA {eta_formatted} | {peers} peer(s)`,
+          hideCursor: true,
+          clearOnComplete: true
+        }, cliProgress.Presets.shades_classic)
+        bar.start(event.totalBytes, event.localBytes, { done: formatBytes(event.localBytes), size: formatBytes(event.totalBytes), rate: formatBytes(0), peers: 0 })
+      } else if (event.type === 'progress') {
+        bar?.update(event.bytes, { done: formatBytes(event.bytes), rate: formatBytes(event.bytesPerSecond), peers: event.peers })
+      }
+    },
+    stop () { bar?.stop() }
+  }
+}

@@ -6,6 +6,7 @@ import { readApiToken } from '../node/initHome.ts'
 import { API_PREFIX, CAR_CONTENT_TYPE, PUBLISH_METADATA_FIELD } from '../api/constants.ts'
 import { ApiError, NodeNotRunningError } from './errors.ts'
 import { multipartBody, type MultipartFile } from './multipart.ts'
+import type { PullEvent } from '../api/routes/network.ts'
 import type { ManifestJson } from '../manifest/manifest.ts'
 import type { PublishMetadata } from '../registry/publishModel.ts'
 import type { IndexedVersion } from '../registry/localIndex.ts'
@@ -23,6 +24,8 @@ export interface ClientOptions {
 export interface NodeIdentity { peerId: string, address: string, apiUrl: string, multiaddrs: string[], home: string }
 export interface VersionDetail { cid: string, entry: IndexedVersion, manifest: ManifestJson }
 export interface PublishResult { cid: string, name: string, version: string, manifest: ManifestJson }
+export interface PeerInfo { peerId: string, address?: string, addrs: string[], direction: string }
+export interface FollowInfo { name: string, author?: string, since: string }
 export interface ImportResult { cid: string, name: string, version: string, blocks: number, added: boolean }
 
 export type MyceliumClient = Awaited<ReturnType<typeof createClient>>
@@ -80,11 +83,47 @@ export async function createClient (options: ClientOptions = {}) {
     async exportCar (value: string): Promise<Response> {
       return await request('GET', `${API_PREFIX}/models/${ref(value)}/car`)
     },
+    peers: async () => (await json<{ peers: PeerInfo[] }>('GET', `${API_PREFIX}/peers`)).peers,
+    connect: async (address: string) => await json<{ peerId: string }>('POST', `${API_PREFIX}/peers/connect`, jsonBody({ multiaddr: address })),
+    follows: async () => (await json<{ follows: FollowInfo[] }>('GET', `${API_PREFIX}/follows`)).follows,
+    follow: async (name: string) => await json<FollowInfo>('POST', `${API_PREFIX}/follows`, jsonBody({ name })),
+    unfollow: async (name: string) => (await json<{ removed: boolean }>('DELETE', `${API_PREFIX}/follows/${ref(name)}`)).removed,
+    /** Pulls a version; `onEvent` sees every progress event; rejects with the node's error if the pull fails. */
+    async pull (value: string, options: { timeoutMs?: number, signal?: AbortSignal, onEvent?: (event: PullEvent) => void } = {}): Promise<Extract<PullEvent, { type: 'done' }>> {
+      const response = await request('POST', `${API_PREFIX}/pull`, { ...jsonBody({ ref: value, ...(options.timeoutMs != null ? { timeoutMs: options.timeoutMs } : {}) }), signal: options.signal })
+      let last: PullEvent | undefined
+      for await (const line of ndjsonLines(response)) {
+        last = JSON.parse(line) as PullEvent
+        options.onEvent?.(last)
+      }
+      if (last?.type === 'done') return last
+      if (last?.type === 'error') throw new ApiError(502, last, last.message)
+      throw new ApiError(502, undefined, 'The pull ended without a result.')
+    },
     async importCar (file: string): Promise<ImportResult> {
       const stream = Readable.toWeb((await fs.open(file)).createReadStream()) as ReadableStream<Uint8Array>
       return await json<ImportResult>('POST', `${API_PREFIX}/import`, { body: stream, headers: { 'content-type': CAR_CONTENT_TYPE } })
     }
   }
+}
+
+function jsonBody (value: unknown): { body: string, headers: Record<string, string> } {
+  return { body: JSON.stringify(value), headers: { 'content-type': 'application/json' } }
+}
+
+async function * ndjsonLines (response: Response): AsyncGenerator<string> {
+  const decoder = new TextDecoder()
+  let buffered = ''
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    buffered += decoder.decode(chunk, { stream: true })
+    let newline
+    while ((newline = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, newline).trim()
+      buffered = buffered.slice(newline + 1)
+      if (line !== '') yield line
+    }
+  }
+  if (buffered.trim() !== '') yield buffered.trim()
 }
 
 async function readApiUrl (file: string, home: string): Promise<string> {

@@ -6,11 +6,23 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { IntegrityError, InvalidInputError } from '../errors.ts'
 import type { MyceliumClient, VersionDetail } from './createClient.ts'
+import type { PullEvent } from '../api/routes/network.ts'
 
 export interface DownloadModelParameters {
   ref: string
   outDir: string
   onBytes?: (bytes: number, total: number) => void
+}
+
+/** The version a REF names, pulled from the network first when it is not stored on the node. */
+export async function showOrPull (client: MyceliumClient, ref: string, onEvent?: (event: PullEvent) => void): Promise<VersionDetail> {
+  try {
+    return await client.show(ref)
+  } catch (err: any) {
+    if (err.code !== 'UNKNOWN_REF') throw err
+  }
+  const pulled = await client.pull(ref, { onEvent })
+  return await client.show(pulled.cid)
 }
 
 export interface DownloadModelReturnType {

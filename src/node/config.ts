@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises'
 import { InvalidInputError } from '../errors.ts'
-import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_LISTEN, envValue, PASSPHRASE_ENV } from './defaults.ts'
+import { DEFAULT_PULL_TIMEOUT_MS } from '../net/constants.ts'
+import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_LISTEN, DEFAULT_MDNS, DEFAULT_NETWORK, envValue, PASSPHRASE_ENV } from './defaults.ts'
 import { homePaths, resolveHome } from './home.ts'
 
 /** Everything a node can be configured with; flags override `config.json` in the home, which overrides defaults. */
@@ -10,11 +11,20 @@ export interface NodeConfig {
   apiPort: number
   listen: string[]
   passphrase?: string
+  network: string
+  bootstrap: string[]
+  mdns: boolean
+  /** libp2p private network: every node of it holds the same swarm key. */
+  swarmKeyFile?: string
+  /** Upload limit for serving blocks to peers, bytes per second. */
+  serveRate?: number
+  /** How long a pull may go without progress before it fails. */
+  pullTimeoutMs: number
 }
 
 export type NodeConfigInput = Partial<NodeConfig> & { passphraseFile?: string }
 
-const FILE_KEYS = ['apiHost', 'apiPort', 'listen'] as const
+const FILE_KEYS = ['apiHost', 'apiPort', 'listen', 'network', 'bootstrap', 'mdns', 'swarmKeyFile', 'serveRate', 'pullTimeoutMs'] as const
 
 export async function readPassphrase (passphraseFile: string | undefined): Promise<string | undefined> {
   if (passphraseFile == null) return envValue(PASSPHRASE_ENV)
@@ -34,7 +44,16 @@ export async function resolveConfig (input: NodeConfigInput = {}): Promise<NodeC
     apiHost: input.apiHost ?? fromFile.apiHost ?? DEFAULT_API_HOST,
     apiPort: input.apiPort ?? fromFile.apiPort ?? DEFAULT_API_PORT,
     listen: input.listen ?? fromFile.listen ?? DEFAULT_LISTEN,
-    passphrase: input.passphrase ?? await readPassphrase(input.passphraseFile)
+    passphrase: input.passphrase ?? await readPassphrase(input.passphraseFile),
+    network: input.network ?? fromFile.network ?? DEFAULT_NETWORK,
+    bootstrap: input.bootstrap ?? fromFile.bootstrap ?? [],
+    mdns: input.mdns ?? fromFile.mdns ?? DEFAULT_MDNS,
+    swarmKeyFile: input.swarmKeyFile ?? fromFile.swarmKeyFile,
+    serveRate: input.serveRate ?? fromFile.serveRate,
+    pullTimeoutMs: input.pullTimeoutMs ?? fromFile.pullTimeoutMs ?? DEFAULT_PULL_TIMEOUT_MS
+  }
+  if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(config.network)) {
+    throw new InvalidInputError(`Invalid network id "${config.network}".`, { hint: 'Use lowercase letters, digits, ".", "_" and "-".' })
   }
   if (!Number.isInteger(config.apiPort) || config.apiPort < 0 || config.apiPort > 65535) {
     throw new InvalidInputError(`Invalid API port ${config.apiPort}.`, { hint: 'Use a port from 0 to 65535 (0 picks a free one).' })

@@ -1,16 +1,21 @@
 import fs from 'node:fs/promises'
 import { createApiServer, type ApiServer } from '../api/createApiServer.ts'
 import { BaseError } from '../errors.ts'
-import { createHost, type Host } from '../net/createHost.ts'
+import { Announcer } from '../net/announce/announcer.ts'
+import { createNetwork, type Host, type Network } from '../net/createNetwork.ts'
+import { registerFetchHandler } from '../net/fetch/handler.ts'
+import { FollowService } from '../registry/followService.ts'
 import { LocalIndex } from '../registry/localIndex.ts'
 import { BlockStore } from '../storage/blockstore.ts'
 import { logger } from '../utils/logger.ts'
+import { RateLimiter } from '../utils/rateLimiter.ts'
 import { RwLock } from '../utils/rwLock.ts'
 import { resolveConfig, type NodeConfig, type NodeConfigInput } from './config.ts'
 import { homePaths, writeFileAtomic, type HomePaths } from './home.ts'
 import { openHome, readApiToken } from './initHome.ts'
 import type { Identity } from '../identity/identity.ts'
-import type { RegistryComponents } from '../registry/components.ts'
+import type { FollowServiceComponents } from '../registry/followService.ts'
+import type { PullComponents } from '../registry/pullModel.ts'
 
 const log = logger('node')
 
@@ -18,8 +23,13 @@ export interface MyceliumNode {
   config: NodeConfig
   paths: HomePaths
   identity: Identity
-  host: Host
-  registry: RegistryComponents
+  network: Network
+  /** The libp2p host; available once started. */
+  readonly host: Host
+  /** Everything the registry actions (publish, pull, follow…) need. */
+  components: FollowServiceComponents
+  announcer: Announcer
+  follows: FollowService
   api: ApiServer
   /** Set once started. */
   apiUrl: string | undefined
@@ -48,20 +58,53 @@ export async function createNode (input: NodeConfigInput = {}): Promise<Mycelium
 
   const store = new BlockStore(paths.blocks)
   const index = new LocalIndex(paths.indexDb)
-  const registry: RegistryComponents = { store, index, identity, storeLock: new RwLock() }
-  const host = await createHost({ identity, listen: config.listen })
+  const network = await createNetwork({
+    identity,
+    blockstore: store.backing,
+    network: config.network,
+    listen: config.listen,
+    bootstrap: config.bootstrap,
+    mdns: config.mdns,
+    swarmKeyFile: config.swarmKeyFile
+  })
+  const host = (): Host => network.host
+  const announcer = new Announcer({
+    get pubsub () { return host().services.pubsub },
+    getMultiaddrs: () => host().getMultiaddrs()
+  }, config.network)
+  // The libp2p host exists only once the network started; components reach it lazily.
+  const libp2p: PullComponents['libp2p'] = {
+    getConnections: (...args) => host().getConnections(...args),
+    dial: async (...args) => await host().dial(...args),
+    dialProtocol: async (...args) => await host().dialProtocol(...args),
+    get contentRouting () { return host().contentRouting },
+    get peerId () { return host().peerId }
+  }
+  const components: FollowServiceComponents = { store, index, identity, storeLock: new RwLock(), libp2p, announcer }
+  const follows = new FollowService(components)
   const apiToken = (await readApiToken(config.home))!
+
   const node: MyceliumNode = {
     config,
     paths,
     identity,
-    host,
-    registry,
+    network,
+    get host () { return host() },
+    components,
+    announcer,
+    follows,
     apiUrl: undefined,
     api: undefined as unknown as ApiServer,
     async start () {
       await store.open()
-      await host.start()
+      await network.start()
+      await registerFetchHandler(host(), {
+        store,
+        resolveName: (name, version) => (version != null ? index.byNameVersion(name, version) : index.newest(name))?.cid,
+        rateLimiter: config.serveRate != null ? new RateLimiter(config.serveRate) : undefined
+      })
+      announcer.start()
+      follows.start()
       node.apiUrl = await node.api.listen({ host: config.apiHost, port: config.apiPort })
       await writeFileAtomic(paths.apiUrlFile, node.apiUrl + '\n', 0o644)
       log('node %s (%s) started, API %s', identity.peerId, identity.address, node.apiUrl)
@@ -70,14 +113,16 @@ export async function createNode (input: NodeConfigInput = {}): Promise<Mycelium
       // Stop taking requests first, let in-flight writes finish, then close the stores under them.
       await node.api.close()
       await fs.rm(paths.apiUrlFile, { force: true })
-      await registry.storeLock.exclusive(async () => {})
-      await host.stop()
+      await follows.stop()
+      announcer.stop()
+      await components.storeLock.exclusive(async () => {})
+      await network.stop()
       index.close()
       await store.close()
       log('node stopped')
     }
   }
-  node.api = await createApiServer({ registry, identity, host, home: paths.root, apiToken, apiUrl: () => node.apiUrl })
+  node.api = await createApiServer({ registry: components, follows, identity, host, home: paths.root, apiToken, apiUrl: () => node.apiUrl, pullTimeoutMs: config.pullTimeoutMs })
   return node
 }
 

@@ -12,6 +12,12 @@ export interface IndexedVersion {
   addedAt: string
 }
 
+export interface Follow {
+  name: string
+  author?: string
+  since: string
+}
+
 interface Row {
   cid: string
   name: string
@@ -58,6 +64,11 @@ export class LocalIndex {
         UNIQUE (name, version)
       );
       CREATE INDEX IF NOT EXISTS versions_name ON versions (name);
+      CREATE TABLE IF NOT EXISTS follows (
+        name TEXT PRIMARY KEY,
+        author TEXT,
+        since TEXT NOT NULL
+      );
     `)
   }
 
@@ -94,6 +105,28 @@ export class LocalIndex {
 
   newest (name: string): IndexedVersion | undefined {
     return this.versionsOf(name)[0]
+  }
+
+  /** Follows persist across restarts; `author` pins who may publish new versions (trust on first use). */
+  follow (name: string, author: string | undefined): void {
+    this.db.prepare('INSERT INTO follows (name, author, since) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING').run(name, author ?? null, new Date().toISOString())
+  }
+
+  setFollowAuthor (name: string, author: string): void {
+    this.db.prepare('UPDATE follows SET author = ? WHERE name = ? AND author IS NULL').run(author, name)
+  }
+
+  unfollow (name: string): boolean {
+    return this.db.prepare('DELETE FROM follows WHERE name = ?').run(name).changes > 0
+  }
+
+  follows (): Follow[] {
+    return (this.db.prepare('SELECT name, author, since FROM follows ORDER BY name').all() as unknown as Array<{ name: string, author: string | null, since: string }>)
+      .map(row => ({ name: row.name, author: row.author ?? undefined, since: row.since }))
+  }
+
+  following (name: string): Follow | undefined {
+    return this.follows().find(follow => follow.name === name)
   }
 
   list (): IndexedVersion[] {

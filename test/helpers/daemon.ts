@@ -64,7 +64,7 @@ export interface StartDaemonOptions {
 /** Starts a real `myc start` process on free ports with a temp home. */
 export async function startTestDaemon (options: StartDaemonOptions = {}): Promise<TestDaemon> {
   const home = options.home ?? await makeTempDir()
-  const child = spawn(process.execPath, [CLI, '--home', home, '--json', 'start', '--api', '127.0.0.1:0', '--listen', '/ip4/127.0.0.1/tcp/0', ...(options.args ?? [])], {
+  const child = spawn(process.execPath, [CLI, '--home', home, '--json', 'start', '--api', '127.0.0.1:0', '--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', ...(options.args ?? [])], {
     cwd: REPO_ROOT,
     env: { ...process.env, MYC_HOME: '', MYC_API: '', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe']

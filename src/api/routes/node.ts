@@ -15,7 +15,7 @@ export async function nodeRoutes (app: FastifyInstance, { components }: { compon
     peerId: components.identity.peerId.toString(),
     address: components.identity.address,
     apiUrl: components.apiUrl() ?? '',
-    multiaddrs: components.host.getMultiaddrs().map(ma => ma.toString()),
+    multiaddrs: components.host().getMultiaddrs().map(ma => ma.toString()),
     home: components.home
   }))
 

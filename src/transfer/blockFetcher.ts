@@ -1,0 +1,199 @@
+import { BaseError } from '../errors.ts'
+import { CorruptBlockError, requestBlocks, type FetchClientComponents } from '../net/fetch/client.ts'
+import { FETCH_BATCH_BYTES, FETCH_BATCH_MAX_BLOCKS, FETCH_MAX_PEER_FAILURES, FETCH_REQUESTS_IN_FLIGHT_PER_PEER } from '../net/constants.ts'
+import { logger } from '../utils/logger.ts'
+import type { BlockStore } from '../storage/blockstore.ts'
+import type { AbortOptions, PeerId } from '@libp2p/interface'
+import type { CID } from 'multiformats/cid'
+
+const log = logger('transfer:fetcher')
+
+/** Leaves are 1 MiB; internal nodes are small. Used to size batches before sizes are known. */
+const ASSUMED_BLOCK_BYTES = 1024 * 1024
+
+export interface WantedBlock {
+  cid: CID
+  size?: number
+}
+
+export interface BlockFetcherComponents extends FetchClientComponents {
+  store: Pick<BlockStore, 'put' | 'has'>
+}
+
+export type FetcherEvent =
+  | { type: 'block', cid: CID, bytes: number, peer: PeerId }
+  | { type: 'peer:added', peer: PeerId }
+  | { type: 'peer:dropped', peer: PeerId, reason: string }
+
+export class NoProvidersError extends BaseError {
+  override name = 'NoProvidersError'
+  constructor (missing: number, timeoutMs: number, reasons: string[]) {
+    super(`No provider could supply ${missing} block(s) within ${Math.round(timeoutMs / 1000)} s.`, {
+      code: 'NO_PROVIDERS',
+      status: 504,
+      details: reasons.length > 0 ? reasons.join('; ') : undefined,
+      hint: 'Connect to a peer that has the model (`myc connect MULTIADDR`), or retry later; verified blocks fetched so far are kept, so a retry resumes.'
+    })
+  }
+}
+
+interface PeerState {
+  peer: PeerId
+  failures: number
+  dropped: boolean
+  /** CIDs this peer said it does not have (or will not serve us). */
+  lacks: Set<string>
+  workers: number
+}
+
+/**
+ * Fetches a set of blocks from many providers at once: every provider pulls batches from one shared
+ * queue (faster peers take more), every block is verified against its CID before it is stored, a
+ * peer that lies is dropped at once, one that fails is retried then dropped, and its unfinished
+ * blocks go back to the queue for the others.
+ */
+export class BlockFetcher {
+  private readonly components: BlockFetcherComponents
+  private readonly peers = new Map<string, PeerState>()
+  private readonly queue: WantedBlock[] = []
+  private readonly pending = new Set<string>()
+  private readonly reasons: string[] = []
+  private readonly onEvent: (event: FetcherEvent) => void
+  private readonly signal: AbortSignal | undefined
+  private wake: (() => void) | undefined
+  private failure: Error | undefined
+
+  constructor (components: BlockFetcherComponents, options: AbortOptions & { onEvent?: (event: FetcherEvent) => void } = {}) {
+    this.components = components
+    this.onEvent = options.onEvent ?? (() => {})
+    this.signal = options.signal
+  }
+
+  get activePeers (): number {
+    return [...this.peers.values()].filter(state => !state.dropped).length
+  }
+
+  addPeer (peer: PeerId): void {
+    const key = peer.toString()
+    if (this.peers.has(key)) return
+    const state: PeerState = { peer, failures: 0, dropped: false, lacks: new Set(), workers: 0 }
+    this.peers.set(key, state)
+    this.onEvent({ type: 'peer:added', peer })
+    for (let i = 0; i < FETCH_REQUESTS_IN_FLIGHT_PER_PEER; i++) void this.work(state)
+  }
+
+  /** Resolves when every wanted block is stored; rejects after `timeoutMs` without any progress. */
+  async fetch (wanted: WantedBlock[], timeoutMs: number): Promise<void> {
+    for (const block of wanted) {
+      const key = block.cid.toString()
+      if (this.pending.has(key) || await this.components.store.has(block.cid)) continue
+      this.pending.add(key)
+      this.queue.push(block)
+    }
+    this.kick()
+    let lastProgress = Date.now()
+    let lastPending = this.pending.size
+    while (this.pending.size > 0) {
+      this.signal?.throwIfAborted()
+      if (this.failure != null) throw this.failure
+      if (this.pending.size !== lastPending) {
+        lastPending = this.pending.size
+        lastProgress = Date.now()
+      } else if (Date.now() - lastProgress > timeoutMs) {
+        throw new NoProvidersError(this.pending.size, timeoutMs, this.reasons.slice(-5))
+      }
+      await new Promise<void>(resolve => {
+        this.wake = resolve
+        setTimeout(resolve, 250)
+      })
+    }
+  }
+
+  private kick (): void {
+    for (const state of this.peers.values()) {
+      if (state.dropped) continue
+      for (let i = state.workers; i < FETCH_REQUESTS_IN_FLIGHT_PER_PEER; i++) void this.work(state)
+    }
+  }
+
+  private takeBatch (state: PeerState): WantedBlock[] {
+    const batch: WantedBlock[] = []
+    let bytes = 0
+    for (let i = 0; i < this.queue.length && batch.length < FETCH_BATCH_MAX_BLOCKS && bytes < FETCH_BATCH_BYTES;) {
+      const block = this.queue[i]
+      if (state.lacks.has(block.cid.toString())) {
+        i++
+        continue
+      }
+      this.queue.splice(i, 1)
+      batch.push(block)
+      bytes += block.size ?? ASSUMED_BLOCK_BYTES
+    }
+    return batch
+  }
+
+  private async work (state: PeerState): Promise<void> {
+    state.workers++
+    try {
+      while (!state.dropped && !this.aborted()) {
+        const batch = this.takeBatch(state)
+        if (batch.length === 0) return
+        const remaining = new Map(batch.map(block => [block.cid.toString(), block]))
+        try {
+          await requestBlocks(this.components, state.peer, batch.map(block => block.cid), async (cid, result) => {
+            const key = cid.toString()
+            remaining.delete(key)
+            if (typeof result === 'string') {
+              state.lacks.add(key)
+              this.requeue([{ cid, size: batch.find(b => b.cid.equals(cid))?.size }])
+              if ([...this.peers.values()].every(other => other.dropped || other.lacks.has(key))) {
+                this.reasons.push(`no provider has block ${key} (${result})`)
+              }
+              return
+            }
+            await this.components.store.put(cid, result)
+            this.pending.delete(key)
+            this.onEvent({ type: 'block', cid, bytes: result.byteLength, peer: state.peer })
+            this.wake?.()
+          }, { signal: this.signal })
+          state.failures = 0
+        } catch (err: any) {
+          this.requeue([...remaining.values()])
+          if (this.aborted()) return
+          if (err instanceof CorruptBlockError) {
+            this.drop(state, `sent a corrupt block ${err.cid.toString()}`)
+            return
+          }
+          state.failures++
+          log('peer %p failed (%d): %s', state.peer, state.failures, err.message)
+          if (state.failures >= FETCH_MAX_PEER_FAILURES) {
+            this.drop(state, `failed ${state.failures} times: ${err.message}`)
+            return
+          }
+          await new Promise(resolve => setTimeout(resolve, 200 * state.failures))
+        }
+      }
+    } finally {
+      state.workers--
+    }
+  }
+
+  private aborted (): boolean {
+    return this.signal?.aborted === true
+  }
+
+  private requeue (blocks: WantedBlock[]): void {
+    if (blocks.length === 0) return
+    this.queue.unshift(...blocks)
+    this.kick()
+  }
+
+  private drop (state: PeerState, reason: string): void {
+    if (state.dropped) return
+    state.dropped = true
+    this.reasons.push(`${state.peer.toString()} ${reason}`)
+    log('dropping %p: %s', state.peer, reason)
+    this.onEvent({ type: 'peer:dropped', peer: state.peer, reason })
+    this.wake?.()
+  }
+}
