@@ -108,7 +108,9 @@ async function resolveFromNetwork (components: PullComponents, ref: string, opti
       // The answer is only a hint: the fetched manifest must carry this name and version.
       const manifestVersion = version ?? `resolve:${cid}`
       candidates.set(manifestVersion, cid)
-    } catch {}
+    } catch {
+      // A peer that cannot answer simply does not help resolve the name.
+    }
   }))
   if (version != null) {
     const cid = candidates.get(version)

@@ -11,7 +11,7 @@ import type { CID } from 'multiformats/cid'
 
 export type TransferProgress =
   | { type: 'manifest', cid: string, name: string, version: string, totalBytes: number, localBytes: number }
-  | { type: 'progress', bytes: number, totalBytes: number, fetchedBytes: number, peers: number, bytesPerSecond: number }
+  | { type: 'progress', bytes: number, totalBytes: number, fetchedBytes: number, reusedBytes: number, peers: number, bytesPerSecond: number }
   | { type: 'peer', peer: string, status: 'added' | 'dropped', reason?: string }
 
 export interface FetchVersionComponents extends BlockFetcherComponents {
@@ -37,6 +37,8 @@ export async function fetchVersion (components: FetchVersionComponents, { root, 
   let fetchedBytes = 0
   let doneBytes = 0
   let totalBytes = 0
+  /** Leaf bytes found already verified in the store (a resumed pull does not fetch them). */
+  let reusedBytes = 0
   const started = performance.now()
   let lastReport = 0
   const fetcher = new BlockFetcher(components, {
@@ -48,7 +50,7 @@ export async function fetchVersion (components: FetchVersionComponents, { root, 
         const now = performance.now()
         if (now - lastReport > 100) {
           lastReport = now
-          onProgress?.({ type: 'progress', bytes: doneBytes, totalBytes, fetchedBytes, peers: fetcher.activePeers, bytesPerSecond: fetchedBytes / Math.max((now - started) / 1000, 0.001) })
+          onProgress?.({ type: 'progress', bytes: doneBytes, totalBytes, fetchedBytes, reusedBytes, peers: fetcher.activePeers, bytesPerSecond: fetchedBytes / Math.max((now - started) / 1000, 0.001) })
         }
       } else {
         onProgress?.({ type: 'peer', peer: event.peer.toString(), status: event.type === 'peer:added' ? 'added' : 'dropped', ...(event.type === 'peer:dropped' ? { reason: event.reason } : {}) })
@@ -58,7 +60,9 @@ export async function fetchVersion (components: FetchVersionComponents, { root, 
   void (async () => {
     try {
       for await (const peer of providers) fetcher.addPeer(peer)
-    } catch {}
+    } catch {
+      // Discovery ending early only means fewer providers; the fetch times out if there are none.
+    }
   })()
 
   try {
@@ -70,6 +74,7 @@ export async function fetchVersion (components: FetchVersionComponents, { root, 
     let level: WantedBlock[] = manifest.files.map(file => ({ cid: file.cid, size: file.cid.code === raw.code ? file.size : undefined }))
     const localBytes = await countLocalLeafBytes(components, level)
     doneBytes = localBytes
+    reusedBytes = localBytes
     onProgress?.({ type: 'manifest', cid: root.toString(), name: manifest.name, version: manifest.version, totalBytes, localBytes })
     while (level.length > 0) {
       await fetcher.fetch(level, timeoutMs)
@@ -80,10 +85,12 @@ export async function fetchVersion (components: FetchVersionComponents, { root, 
         const unixfs = node.Data != null ? UnixFS.unmarshal(node.Data) : undefined
         node.Links.forEach((link, i) => next.push({ cid: link.Hash, size: unixfs?.blockSizes[i] != null ? Number(unixfs.blockSizes[i]) : undefined }))
       }
-      doneBytes += await countLocalLeafBytes(components, next)
+      const local = await countLocalLeafBytes(components, next)
+      doneBytes += local
+      reusedBytes += local
       level = next
     }
-    onProgress?.({ type: 'progress', bytes: totalBytes, totalBytes, fetchedBytes, peers: fetcher.activePeers, bytesPerSecond: fetchedBytes / Math.max((performance.now() - started) / 1000, 0.001) })
+    onProgress?.({ type: 'progress', bytes: totalBytes, totalBytes, fetchedBytes, reusedBytes, peers: fetcher.activePeers, bytesPerSecond: fetchedBytes / Math.max((performance.now() - started) / 1000, 0.001) })
     return manifest
   } finally {
     controller.abort()

@@ -5,6 +5,7 @@ import { manifestToJson } from '../../manifest/manifest.ts'
 import { collectGarbage } from '../../registry/collectGarbage.ts'
 import { exportCar } from '../../registry/exportCar.ts'
 import { importCar } from '../../registry/importCar.ts'
+import { provide } from '../../registry/pullModel.ts'
 import { publishModel, type PublishFileInput, type PublishMetadata } from '../../registry/publishModel.ts'
 import { RangeNotSatisfiableError, readModelFile } from '../../registry/readModelFile.ts'
 import { removeModel } from '../../registry/removeModel.ts'
@@ -49,6 +50,7 @@ export async function modelRoutes (app: FastifyInstance, { components }: { compo
     const field = first.value.value
     const metadata = parsePublishMetadata(typeof field === 'string' ? field : JSON.stringify(field))
     const { cid, manifest } = await publishModel(registry, { ...metadata, files: filesOf(parts) })
+    void provide(registry, cid, manifest)
     return await reply.status(201).send({ cid: cid.toString(), name: manifest.name, version: manifest.version, manifest: manifestToJson(manifest) })
   })
 
@@ -102,6 +104,7 @@ export async function modelRoutes (app: FastifyInstance, { components }: { compo
     schema: { tags: ['models'], summary: 'Import a CAR v1 stream holding one model version', consumes: [CAR_CONTENT_TYPE], security: [{ apiToken: [] }], response: withErrors({ 201: ImportResult, 200: ImportResult }) }
   }, async (request, reply) => {
     const result = await importCar(registry, request.raw)
+    if (result.added) void provide(registry, result.cid, result.manifest)
     return await reply.status(result.added ? 201 : 200).send({ cid: result.cid.toString(), name: result.manifest.name, version: result.manifest.version, blocks: result.blocks, added: result.added })
   })
 

@@ -124,7 +124,11 @@ export function parseAnnouncement (data: Uint8Array): VersionAnnouncement | unde
 function toMultiaddrs (addrs: string[]): Multiaddr[] {
   const out: Multiaddr[] = []
   for (const addr of addrs) {
-    try { out.push(multiaddr(addr)) } catch {}
+    try {
+      out.push(multiaddr(addr))
+    } catch {
+      // An unparseable address is only a hint we cannot use.
+    }
   }
   return out
 }
