@@ -10,7 +10,9 @@ import { modelRoutes } from './routes/models.ts'
 import { nodeRoutes } from './routes/node.ts'
 import { networkRoutes } from './routes/network.ts'
 import { gatewayRoutes } from './routes/gateway.ts'
+import { oipRoutes } from './routes/oip.ts'
 import type { Identity } from '../identity/identity.ts'
+import type { InferenceService } from '../inference/createInferenceService.ts'
 import type { Host } from '../net/createNetwork.ts'
 import type { FollowService, FollowServiceComponents } from '../registry/followService.ts'
 
@@ -24,6 +26,7 @@ export interface ApiComponents {
   host: () => Pick<Host, 'getMultiaddrs' | 'getConnections' | 'dial'>
   home: string
   pullTimeoutMs: number
+  inference: Pick<InferenceService, 'run' | 'resolveModel'>
   apiToken: string
   apiUrl: () => string | undefined
 }
@@ -72,7 +75,9 @@ export async function createApiServer (components: ApiComponents): Promise<ApiSe
   app.addHook('onRequest', async request => {
     const isRead = request.method === 'GET' || request.method === 'HEAD'
     const isLoopback = LOOPBACK_ADDRESSES.has(request.socket.remoteAddress ?? '')
-    if (isRead && isLoopback) return
+    // Inference reads nothing it stores; OIP clients send no token.
+    const isInference = request.url.startsWith('/v2/')
+    if ((isRead || isInference) && isLoopback) return
     if (!tokenMatches(request.headers.authorization, components.apiToken)) {
       throw new UnauthorizedError(request.headers.authorization == null ? 'this request needs the API token' : 'wrong API token')
     }
@@ -96,6 +101,7 @@ export async function createApiServer (components: ApiComponents): Promise<ApiSe
   await app.register(modelRoutes, { components })
   await app.register(networkRoutes, { components })
   await app.register(gatewayRoutes, { components })
+  await app.register(oipRoutes, { components })
 
   return {
     app,

@@ -226,6 +226,36 @@ export function createCli (): Command {
       }
     }))
 
+  program.command('infer <ref>')
+    .description('run a model on input tensors (fetched first if needed); inputs are JSON or .npy files')
+    .addOption(new Option('-i, --input <[name=]file>', 'input tensors: a JSON file of all inputs, or NAME=FILE per input (repeatable)').argParser(collect))
+    .option('-o, --output <file>', 'write the outputs to a .json file (or .npy for a single output)')
+    .option('--file <path>', 'which .onnx file of the version to run, when it has several')
+    .action(action(async (ref: string, options: { input?: string[], output?: string, file?: string }, command: Command) => {
+      const g = globals(command)
+      const { inferModel } = await import('../client/inferModel.ts')
+      const { encodeJsonTensors } = await import('../inference/codecs/json.ts')
+      const result = await inferModel(await client(g), { ref, inputs: options.input ?? [], file: options.file })
+      if (options.output != null) {
+        if (options.output.toLowerCase().endsWith('.npy')) {
+          if (result.outputs.length !== 1) throw new InvalidInputError(`The model has ${result.outputs.length} outputs; a .npy file holds one.`, { hint: 'Write JSON instead (--output out.json).' })
+          const { encodeNpy } = await import('../inference/codecs/npy.ts')
+          await fs.writeFile(options.output, encodeNpy(result.outputs[0]))
+        } else {
+          await fs.writeFile(options.output, JSON.stringify(encodeJsonTensors(result.outputs, { nested: true })) + '\n')
+        }
+      }
+      const outputs = encodeJsonTensors(result.outputs, { nested: true })
+      printResult(g, { model: result.model, outputs }, () => [
+        `${result.model.name}@${result.model.version}`,
+        ...result.outputs.map(tensor => {
+          const values = (outputs[tensor.name].data as unknown[]).flat(Infinity)
+          return `${tensor.name}: ${tensor.dtype}[${tensor.shape.join(', ')}] ${JSON.stringify(values.slice(0, 16))}${values.length > 16 ? ` … (${values.length} values)` : ''}`
+        }),
+        ...(options.output != null ? [`Wrote ${options.output}`] : [])
+      ].join('\n'))
+    }))
+
   program.command('verify <ref>')
     .description('re-hash every block and check the signature; reports per file and per chunk')
     .action(action(async (ref: string, _options: unknown, command: Command) => {

@@ -100,11 +100,35 @@ export async function createClient (options: ClientOptions = {}) {
       if (last?.type === 'error') throw new ApiError(502, last, last.message)
       throw new ApiError(502, undefined, 'The pull ended without a result.')
     },
+    /** OIP model metadata; `name` may be `org/model`, a CID, or carry `@version`. */
+    async modelMetadata (name: string, version?: string): Promise<unknown> {
+      return await json('GET', oipModelPath(name, version))
+    },
+    /** An OIP inference request; the response body as the server sent it (JSON, or JSON + binary tensor data). */
+    async infer (name: string, version: string | undefined, body: { body: Uint8Array | string, headers: Record<string, string> }, options: { signal?: AbortSignal } = {}): Promise<{ json: unknown, binary?: Uint8Array }> {
+      const response = await fetch(`${base}${oipModelPath(name, version)}/infer`, { method: 'POST', body: body.body as any, headers: body.headers, signal: options.signal }).catch((err: any) => {
+        throw new NodeNotRunningError(`at ${base}`, err)
+      })
+      const headerLength = response.headers.get('inference-header-content-length')
+      const bytes = new Uint8Array(await response.arrayBuffer())
+      if (!response.ok) {
+        let message = `inference failed with HTTP ${response.status}`
+        try { message = (JSON.parse(new TextDecoder().decode(bytes)) as { error: string }).error } catch {}
+        throw new ApiError(response.status, { code: `HTTP_${response.status}`, message }, message)
+      }
+      if (headerLength == null) return { json: JSON.parse(new TextDecoder().decode(bytes)) }
+      const length = Number(headerLength)
+      return { json: JSON.parse(new TextDecoder().decode(bytes.subarray(0, length))), binary: bytes.subarray(length) }
+    },
     async importCar (file: string): Promise<ImportResult> {
       const stream = Readable.toWeb((await fs.open(file)).createReadStream()) as ReadableStream<Uint8Array>
       return await json<ImportResult>('POST', `${API_PREFIX}/import`, { body: stream, headers: { 'content-type': CAR_CONTENT_TYPE } })
     }
   }
+}
+
+function oipModelPath (name: string, version?: string): string {
+  return `/v2/models/${encodeURIComponent(name)}${version != null ? `/versions/${encodeURIComponent(version)}` : ''}`
 }
 
 function jsonBody (value: unknown): { body: string, headers: Record<string, string> } {

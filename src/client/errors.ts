@@ -15,7 +15,7 @@ export class NodeNotRunningError extends BaseError {
       code: 'NODE_NOT_RUNNING',
       status: 503,
       cause,
-      hint: 'Start one with `myc start` (or `npm start`) using the same MYC_HOME / --home, or point to one with --api URL.'
+      hint: 'Start one with `myc start` (or `npm start`) using the same MYC_HOME / --home, or point to one with --api-url URL.'
     })
   }
 }

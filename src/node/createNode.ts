@@ -4,6 +4,7 @@ import { BaseError } from '../errors.ts'
 import { Announcer } from '../net/announce/announcer.ts'
 import { createNetwork, type Host, type Network } from '../net/createNetwork.ts'
 import { registerFetchHandler } from '../net/fetch/handler.ts'
+import { createInferenceService, type InferenceService } from '../inference/createInferenceService.ts'
 import { FollowService } from '../registry/followService.ts'
 import { LocalIndex } from '../registry/localIndex.ts'
 import { BlockStore } from '../storage/blockstore.ts'
@@ -30,6 +31,7 @@ export interface MyceliumNode {
   components: FollowServiceComponents
   announcer: Announcer
   follows: FollowService
+  inference: InferenceService
   api: ApiServer
   /** Set once started. */
   apiUrl: string | undefined
@@ -82,6 +84,7 @@ export async function createNode (input: NodeConfigInput = {}): Promise<Mycelium
   }
   const components: FollowServiceComponents = { store, index, identity, storeLock: new RwLock(), libp2p, announcer }
   const follows = new FollowService(components)
+  const inference = createInferenceService(components)
   const apiToken = (await readApiToken(config.home))!
 
   const node: MyceliumNode = {
@@ -93,6 +96,7 @@ export async function createNode (input: NodeConfigInput = {}): Promise<Mycelium
     components,
     announcer,
     follows,
+    inference,
     apiUrl: undefined,
     api: undefined as unknown as ApiServer,
     async start () {
@@ -105,6 +109,7 @@ export async function createNode (input: NodeConfigInput = {}): Promise<Mycelium
       })
       announcer.start()
       follows.start()
+      inference.start()
       node.apiUrl = await node.api.listen({ host: config.apiHost, port: config.apiPort })
       await writeFileAtomic(paths.apiUrlFile, node.apiUrl + '\n', 0o644)
       log('node %s (%s) started, API %s', identity.peerId, identity.address, node.apiUrl)
@@ -114,6 +119,7 @@ export async function createNode (input: NodeConfigInput = {}): Promise<Mycelium
       await node.api.close()
       await fs.rm(paths.apiUrlFile, { force: true })
       await follows.stop()
+      await inference.stop()
       announcer.stop()
       await components.storeLock.exclusive(async () => {})
       await network.stop()
@@ -122,7 +128,7 @@ export async function createNode (input: NodeConfigInput = {}): Promise<Mycelium
       log('node stopped')
     }
   }
-  node.api = await createApiServer({ registry: components, follows, identity, host, home: paths.root, apiToken, apiUrl: () => node.apiUrl, pullTimeoutMs: config.pullTimeoutMs })
+  node.api = await createApiServer({ registry: components, follows, identity, host, home: paths.root, apiToken, apiUrl: () => node.apiUrl, pullTimeoutMs: config.pullTimeoutMs, inference })
   return node
 }
 

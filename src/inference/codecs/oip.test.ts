@@ -160,3 +160,14 @@ describe('Open Inference Protocol codec', () => {
     assert.ok(new InputTooLargeError('x') instanceof BaseError)
   })
 })
+
+describe('binary tensor data in pooled buffers', () => {
+  it('decodes unaligned data inside a Buffer (whose slice() is a view, not a copy)', async () => {
+    const { encodeOipRequest, joinBinaryBody, splitBinaryBody, decodeOipRequest } = await import('./oip.ts')
+    const tensor = { name: 'input', dtype: 'float32' as const, shape: [1, 4], data: new Float32Array([1, 2, 3, 4]) }
+    const { body, headerLength } = joinBinaryBody(encodeOipRequest([tensor], { binary: true }))
+    // Buffer.from of a small array lands in Node's shared pool, at an offset that need not be aligned.
+    const { json, binary } = splitBinaryBody(Buffer.from(body), headerLength)
+    assert.deepEqual(Array.from(decodeOipRequest(json, binary).inputs[0].data as Float32Array), [1, 2, 3, 4])
+  })
+})

@@ -196,7 +196,8 @@ function binaryToData (dtype: DType, bytes: Uint8Array, shape: number[], where: 
   const Typed = TYPED_ARRAYS[dtype]
   const aligned = (bytes.byteOffset % size) === 0
   // Hosts are little-endian (x86, arm64); the protocol's bytes are too.
-  return aligned ? new Typed(bytes.buffer as ArrayBuffer, bytes.byteOffset, count) : new Typed(bytes.slice().buffer, 0, count)
+  // Uint8Array.prototype.slice copies even for a Buffer, whose own slice() is only a view.
+  return aligned ? new Typed(bytes.buffer as ArrayBuffer, bytes.byteOffset, count) : new Typed(Uint8Array.prototype.slice.call(bytes).buffer, 0, count)
 }
 
 const encoder = new TextEncoder()

@@ -1,0 +1,85 @@
+import { Type } from '@sinclair/typebox'
+import { InvalidInputError } from '../../errors.ts'
+import { MAX_JSON_BODY_BYTES } from '../../inference/constants.ts'
+import { decodeOipRequest, encodeOipError, encodeOipModelMetadata, encodeOipResponse, joinBinaryBody, OIP_EXTENSIONS, OIP_HEADER_LENGTH_HEADER, splitBinaryBody } from '../../inference/codecs/oip.ts'
+import { selectOnnxFile } from '../../inference/runInference.ts'
+import type { ApiComponents } from '../createApiServer.ts'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+
+interface ModelParams { name: string, version?: string }
+
+const refOf = ({ name, version }: ModelParams): string => version != null ? `${name}@${version}` : name
+
+/**
+ * The Open Inference Protocol (KServe v2 REST), so Triton, KServe and Seldon clients work against a
+ * node unchanged. Model names with a namespace are URL-encoded (`acme%2Fmlp`). Errors are `{ error }`.
+ */
+export async function oipRoutes (app: FastifyInstance, { components }: { components: ApiComponents }): Promise<void> {
+  const { inference } = components
+  const oip = <R extends FastifyRequest<any>>(handler: (request: R, reply: FastifyReply) => Promise<unknown>) => async (request: R, reply: FastifyReply) => {
+    try {
+      return await handler(request, reply)
+    } catch (err) {
+      const { status, body } = encodeOipError(err)
+      return await reply.status(status).send(body)
+    }
+  }
+
+  app.get('/v2', { schema: { tags: ['inference'], summary: 'OIP server metadata' } }, async () => ({ name: 'mycelium', version: '0.1.0', extensions: OIP_EXTENSIONS }))
+  app.get('/v2/health/live', { schema: { tags: ['inference'], summary: 'OIP server liveness' } }, async () => ({ live: true }))
+  app.get('/v2/health/ready', { schema: { tags: ['inference'], summary: 'OIP server readiness' } }, async () => ({ ready: true }))
+
+  const metadata = oip(async (request: FastifyRequest<{ Params: ModelParams }>) => {
+    const model = await inference.resolveModel(refOf(request.params), {})
+    const file = selectOnnxFile(model)
+    const versions = components.registry.index.versionsOf(model.name).map(v => v.version)
+    return encodeOipModelMetadata({ name: model.name, versions, inputs: file.format.inputs, outputs: file.format.outputs })
+  })
+  app.get('/v2/models/:name', { schema: { tags: ['inference'], summary: 'OIP model metadata (newest version)' } }, metadata)
+  app.get('/v2/models/:name/versions/:version', { schema: { tags: ['inference'], summary: 'OIP model metadata' } }, metadata)
+
+  const ready = oip(async (request: FastifyRequest<{ Params: ModelParams }>) => {
+    const model = await inference.resolveModel(refOf(request.params), {})
+    selectOnnxFile(model)
+    return { name: model.name, ready: true }
+  })
+  app.get('/v2/models/:name/ready', { schema: { tags: ['inference'], summary: 'OIP model readiness' } }, ready)
+  app.get('/v2/models/:name/versions/:version/ready', { schema: { tags: ['inference'], summary: 'OIP model readiness' } }, ready)
+
+  const infer = oip(async (request: FastifyRequest<{ Params: ModelParams }>, reply) => {
+    const { json, binary } = await readInferBody(request)
+    const decoded = decodeOipRequest(json, binary)
+    const result = await inference.run({ ref: refOf(request.params), inputs: decoded.inputs, outputs: decoded.outputs, file: decoded.file })
+    const encoded = encodeOipResponse({
+      modelName: result.model.name,
+      modelVersion: result.model.version,
+      id: decoded.id,
+      outputs: result.outputs,
+      binaryOutputs: decoded.binaryOutputs,
+      binaryByDefault: decoded.binaryByDefault
+    })
+    if (encoded.binary.length === 0) return encoded.json
+    const { body, headerLength } = joinBinaryBody(encoded)
+    return await reply.header('content-type', 'application/octet-stream').header(OIP_HEADER_LENGTH_HEADER, headerLength).send(Buffer.from(body.buffer, body.byteOffset, body.byteLength))
+  })
+  const inferSchema = { tags: ['inference'], summary: 'OIP inference request (JSON, or JSON + binary tensor data)', body: Type.Any() }
+  app.post('/v2/models/:name/infer', { schema: inferSchema, bodyLimit: MAX_JSON_BODY_BYTES }, infer)
+  app.post('/v2/models/:name/versions/:version/infer', { schema: inferSchema, bodyLimit: MAX_JSON_BODY_BYTES }, infer)
+}
+
+/** JSON bodies are parsed by fastify; binary-extension bodies arrive as a raw stream. */
+async function readInferBody (request: FastifyRequest): Promise<{ json: unknown, binary?: Uint8Array }> {
+  const headerLength = request.headers[OIP_HEADER_LENGTH_HEADER]
+  if (headerLength == null) {
+    if (request.body == null) throw new InvalidInputError('The inference request has no body.')
+    return { json: request.body }
+  }
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of request.raw) {
+    size += chunk.length
+    if (size > MAX_JSON_BODY_BYTES) throw new InvalidInputError(`The request exceeds ${MAX_JSON_BODY_BYTES} bytes.`, { status: 413, code: 'REQUEST_TOO_LARGE' })
+    chunks.push(chunk)
+  }
+  return splitBinaryBody(Buffer.concat(chunks), Number(headerLength))
+}
