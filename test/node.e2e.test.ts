@@ -109,7 +109,7 @@ describe('a running node, driven through the CLI and the HTTP API', () => {
       { args: ['publish', path.join(work, 'ok.bin'), '--name', 'x', '--version', '1.0.0', '--license', 'NotALicense'], expect: /not a valid SPDX/ },
       { args: ['show', 'no-such-model'], expect: /Unknown model "no-such-model"/ },
       { args: ['show', 'acme/mlp@9.9.9'], expect: /Unknown model/ },
-      { args: ['get', 'bafyreihhahummud67pmzdyi5oj3j2srkkloyqeyxqwde5opgvec2o2e7va'], expect: /Unknown model/ },
+      { args: ['get', 'bafyreihhahummud67pmzdyi5oj3j2srkkloyqeyxqwde5opgvec2o2e7va'], expect: /No provider could supply/ },
       { args: ['import', path.join(work, 'garbage.car')], file: ['garbage.car', randomBytes(100)], expect: /Invalid CAR/ }
     ]
     for (const testCase of cases) {

@@ -167,7 +167,8 @@ export function createCli (): Command {
     .option('--tag <tag>', 'tag (repeatable)', collect)
     .option('--task <task>', 'task, e.g. image-classification')
     .option('--parent <ref>', 'version this one derives from (repeatable)', collect)
-    .action(action(async (target: string, options: { name: string, version: string, license?: string, card?: string, tag?: string[], task?: string, parent?: string[] }, command: Command) => {
+    .option('--upload', 'stream the files over HTTP even to a node on this machine (which otherwise reads them itself)')
+    .action(action(async (target: string, options: { name: string, version: string, license?: string, card?: string, tag?: string[], task?: string, parent?: string[], upload?: boolean }, command: Command) => {
       const g = globals(command)
       const collected = await collectFiles(target, options.card)
       const api = await client(g)
@@ -181,7 +182,7 @@ export function createCli (): Command {
           tags: options.tag,
           task: options.task,
           parents: options.parent
-        }, collected.files, bytes => bar.update(bytes))
+        }, collected.files, bytes => bar.update(bytes), { upload: options.upload })
         bar.stop()
         printResult(g, result, () => result.cid)
       } finally {
@@ -213,7 +214,8 @@ export function createCli (): Command {
     .action(action(async (ref: string, options: { output?: string }, command: Command) => {
       const g = globals(command)
       const api = await client(g)
-      const progress = pullProgress(g)
+      // `get --json` prints only its result; the pull's events are for `pull --json`.
+      const progress = pullProgress({ json: false })
       const detail = await showOrPull(api, ref, progress.onEvent).finally(() => { progress.stop() })
       const outDir = options.output ?? `${detail.manifest.name.replace('/', '__')}-${detail.manifest.version}`
       const bar = progressBar(g, 'downloading', detail.entry.size)

@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises'
+import path from 'node:path'
 import { Readable } from 'node:stream'
 import { API_URL_ENV, envValue } from '../node/defaults.ts'
 import { homePaths } from '../node/home.ts'
@@ -72,7 +73,15 @@ export async function createClient (options: ClientOptions = {}) {
     remove: async (value: string) => (await json<{ removed: IndexedVersion }>('DELETE', `${API_PREFIX}/models/${ref(value)}`)).removed,
     verify: async (value: string) => await json<VerifyModelReturnType>('GET', `${API_PREFIX}/models/${ref(value)}/verify`),
     gc: async () => await json<CollectGarbageReturnType>('POST', `${API_PREFIX}/gc`),
-    async publish (metadata: PublishMetadata, files: MultipartFile[], onBytes?: (bytes: number) => void): Promise<PublishResult> {
+    /**
+     * Publishes files from this machine. A node on loopback reads them itself (no copy through HTTP)
+     * unless `upload` is set; any other node gets them streamed as multipart/form-data.
+     */
+    async publish (metadata: PublishMetadata, files: MultipartFile[], onBytes?: (bytes: number) => void, options: { upload?: boolean } = {}): Promise<PublishResult> {
+      if (options.upload !== true && isLoopback(base)) {
+        const localFiles = files.map(file => ({ path: file.path, localPath: path.resolve(file.source) }))
+        return await json<PublishResult>('POST', `${API_PREFIX}/models`, jsonBody({ ...metadata, localFiles }))
+      }
       const { body, contentType } = multipartBody(PUBLISH_METADATA_FIELD, JSON.stringify(metadata), files, onBytes)
       return await json<PublishResult>('POST', `${API_PREFIX}/models`, { body, headers: { 'content-type': contentType } })
     },
@@ -125,6 +134,11 @@ export async function createClient (options: ClientOptions = {}) {
       return await json<ImportResult>('POST', `${API_PREFIX}/import`, { body: stream, headers: { 'content-type': CAR_CONTENT_TYPE } })
     }
   }
+}
+
+function isLoopback (url: string): boolean {
+  const host = new URL(url).hostname
+  return host === '127.0.0.1' || host === 'localhost' || host === '[::1]'
 }
 
 function oipModelPath (name: string, version?: string): string {

@@ -7,7 +7,7 @@ import { assertValidFilePath, assertValidLicense, assertValidName, assertValidTa
 import { MAX_FILES_PER_VERSION } from '../node/defaults.ts'
 import { parseCid } from '../storage/blockstore.ts'
 import { dagByteSource } from '../storage/dag.ts'
-import { importFile } from '../storage/importFile.ts'
+import { importFile, type ImportFileParameters } from '../storage/importFile.ts'
 import { logger } from '../utils/logger.ts'
 import { resolveRef } from './resolveRef.ts'
 import type { RegistryComponents } from './components.ts'
@@ -17,7 +17,8 @@ const log = logger('registry:publish')
 
 export interface PublishFileInput {
   path: string
-  source: AsyncIterable<Uint8Array>
+  /** Bytes as they arrive, or a file on this machine. */
+  source: ImportFileParameters['source']
 }
 
 export interface PublishMetadata {

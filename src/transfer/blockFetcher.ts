@@ -28,7 +28,7 @@ export type FetcherEvent =
 export class NoProvidersError extends BaseError {
   override name = 'NoProvidersError'
   constructor (missing: number, timeoutMs: number, reasons: string[]) {
-    super(`No provider could supply ${missing} block(s) within ${Math.round(timeoutMs / 1000)} s.`, {
+    super(`No provider could supply ${missing} block(s) (after ${(timeoutMs / 1000).toFixed(1)} s).`, {
       code: 'NO_PROVIDERS',
       status: 504,
       details: reasons.length > 0 ? reasons.join('; ') : undefined,
@@ -62,6 +62,7 @@ export class BlockFetcher {
   private readonly signal: AbortSignal | undefined
   private wake: (() => void) | undefined
   private failure: Error | undefined
+  private discoveryDone = false
 
   constructor (components: BlockFetcherComponents, options: AbortOptions & { onEvent?: (event: FetcherEvent) => void } = {}) {
     this.components = components
@@ -82,6 +83,12 @@ export class BlockFetcher {
     for (let i = 0; i < FETCH_REQUESTS_IN_FLIGHT_PER_PEER; i++) void this.work(state)
   }
 
+  /** No more providers will be added: with none at all, waiting longer cannot help. */
+  discoveryFinished (): void {
+    this.discoveryDone = true
+    this.wake?.()
+  }
+
   /** Resolves when every wanted block is stored; rejects after `timeoutMs` without any progress. */
   async fetch (wanted: WantedBlock[], timeoutMs: number): Promise<void> {
     for (const block of wanted) {
@@ -96,6 +103,9 @@ export class BlockFetcher {
     while (this.pending.size > 0) {
       this.signal?.throwIfAborted()
       if (this.failure != null) throw this.failure
+      if (this.discoveryDone && this.activePeers === 0) {
+        throw new NoProvidersError(this.pending.size, Date.now() - lastProgress, this.reasons.length > 0 ? this.reasons.slice(-5) : ['no peer has it'])
+      }
       if (this.pending.size !== lastPending) {
         lastPending = this.pending.size
         lastProgress = Date.now()

@@ -61,7 +61,9 @@ export async function fetchVersion (components: FetchVersionComponents, { root, 
     try {
       for await (const peer of providers) fetcher.addPeer(peer)
     } catch {
-      // Discovery ending early only means fewer providers; the fetch times out if there are none.
+      // Discovery ending early only means fewer providers.
+    } finally {
+      fetcher.discoveryFinished()
     }
   })()
 

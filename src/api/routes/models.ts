@@ -1,3 +1,4 @@
+import path from 'node:path'
 import { Readable } from 'node:stream'
 import { Type } from '@sinclair/typebox'
 import { InvalidInputError } from '../../errors.ts'
@@ -11,7 +12,7 @@ import { RangeNotSatisfiableError, readModelFile } from '../../registry/readMode
 import { removeModel } from '../../registry/removeModel.ts'
 import { resolveRef } from '../../registry/resolveRef.ts'
 import { verifyModel } from '../../registry/verifyModel.ts'
-import { API_PREFIX, CAR_CONTENT_TYPE, PUBLISH_METADATA_FIELD } from '../constants.ts'
+import { API_PREFIX, CAR_CONTENT_TYPE, LOOPBACK_ADDRESSES, PUBLISH_METADATA_FIELD } from '../constants.ts'
 import { parseRange } from '../range.ts'
 import { IndexedVersion, RefParams, VerifyReport, VersionDetail, withErrors } from '../schemas.ts'
 import type { ApiComponents } from '../createApiServer.ts'
@@ -35,12 +36,28 @@ export async function modelRoutes (app: FastifyInstance, { components }: { compo
     schema: {
       tags: ['models'],
       summary: 'Publish a model version',
-      description: `multipart/form-data: a \`${PUBLISH_METADATA_FIELD}\` field (JSON: name, version, license, card, tags, task, parents) first, then one file part per file whose filename is its path in the package. Files are streamed into the store.`,
-      consumes: ['multipart/form-data'],
+      description: `multipart/form-data: a \`${PUBLISH_METADATA_FIELD}\` field (JSON: name, version, license, card, tags, task, parents) first, then one file part per file whose filename is its path in the package. Files are streamed into the store. From 127.0.0.1 only, an application/json body with the same metadata and \`localFiles: [{ path, localPath }]\` makes the node read the files from its own disk.`,
+      consumes: ['multipart/form-data', 'application/json'],
       security: [{ apiToken: [] }],
       response: withErrors({ 201: PublishResult })
     }
   }, async (request, reply) => {
+    if (!request.isMultipart()) {
+      // Same-machine publish: the daemon reads the files itself, sparing a copy through HTTP.
+      if (!LOOPBACK_ADDRESSES.has(request.socket.remoteAddress ?? '')) {
+        throw new InvalidInputError('Publishing local paths is only allowed from this machine.', { status: 403, code: 'LOCAL_PATHS_FORBIDDEN', hint: 'Upload the files as multipart/form-data instead.' })
+      }
+      const body = request.body as { localFiles?: unknown } | undefined
+      const metadata = parsePublishMetadata(JSON.stringify({ ...body, localFiles: undefined }))
+      // A client that goes away (Ctrl-C on `myc publish`) cancels the publish; nothing gets indexed.
+      const controller = new AbortController()
+      const socket = request.raw.socket
+      const onClose = (): void => { controller.abort(new Error('the client went away')) }
+      socket.once('close', onClose)
+      const { cid, manifest } = await publishModel(registry, { ...metadata, files: localFilesOf(body?.localFiles), signal: controller.signal }).finally(() => { socket.off('close', onClose) })
+      void provide(registry, cid, manifest)
+      return await reply.status(201).send({ cid: cid.toString(), name: manifest.name, version: manifest.version, manifest: manifestToJson(manifest) })
+    }
     const parts = request.parts()
     const first = await parts.next()
     if (first.done === true || first.value.type !== 'field' || first.value.fieldname !== PUBLISH_METADATA_FIELD) {
@@ -142,6 +159,16 @@ function parsePublishMetadata (text: string): PublishMetadata {
     tags: strings(value.tags, 'tags'),
     parents: strings(value.parents, 'parents')
   }
+}
+
+function localFilesOf (value: unknown): PublishFileInput[] {
+  if (!Array.isArray(value) || value.length === 0) throw new InvalidInputError('"localFiles" must be a non-empty list of { path, localPath }.')
+  return value.map((entry: any) => {
+    if (typeof entry?.path !== 'string' || typeof entry.localPath !== 'string' || !path.isAbsolute(entry.localPath)) {
+      throw new InvalidInputError('Each local file needs "path" (in the package) and an absolute "localPath".')
+    }
+    return { path: entry.path, source: { path: entry.localPath } }
+  })
 }
 
 async function * filesOf (parts: AsyncIterableIterator<Multipart>): AsyncGenerator<PublishFileInput> {
