@@ -280,7 +280,7 @@ describe('node lifecycle', () => {
       await fs.writeFile(small, randomBytes(1000))
       await daemon.json(['publish', small, '--name', 'big', '--version', '1.0.0'])
       const gc = await daemon.json(['gc'])
-      assert.ok(gc.removedBlocks > 20, `gc removed ${gc.removedBlocks} orphan blocks`)
+      assert.ok(gc.removedBlocks >= 10, `gc removed ${gc.removedBlocks} orphan blocks`)
       assert.equal((await daemon.json(['verify', 'big@1.0.0'])).ok, true)
 
       // A client killed mid-upload leaves no entry either, and the node keeps serving.

@@ -83,6 +83,8 @@ export function createCli (): Command {
         serveRate: options.serveRate,
         pullTimeoutMs: options.pullTimeout != null ? options.pullTimeout * 1000 : undefined
       }, g)
+      // Stopped cleanly: leave now rather than wait for libraries' idle timers.
+      process.exit(process.exitCode ?? 0)
     }))
 
   program.command('swarm-key')

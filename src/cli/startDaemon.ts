@@ -3,8 +3,17 @@ import { SHUTDOWN_GRACE_MS } from '../node/defaults.ts'
 import { printResult, type OutputOptions } from './output.ts'
 import type { NodeConfigInput } from '../node/config.ts'
 
-/** Runs a node in this process until SIGINT/SIGTERM, then stops it cleanly and exits 0. */
+/** Runs a node in this process until SIGINT/SIGTERM, then stops it cleanly. */
 export async function startDaemon (config: NodeConfigInput, output: OutputOptions): Promise<void> {
+  // Listen for signals before anything else: whoever waits for the ready line may signal at once,
+  // and a signal with no listener kills the process without a clean stop.
+  let requestStop: (signal: string) => void = () => {}
+  const stopRequested = new Promise<string>(resolve => { requestStop = resolve })
+  const onSignal = (signal: NodeJS.Signals): void => { requestStop(signal) }
+  // `on`, not `once`: a library using signal-exit re-raises a signal when no other listener is left.
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+
   const node = await createNode(config)
   await node.start()
   const info = {
@@ -24,17 +33,14 @@ export async function startDaemon (config: NodeConfigInput, output: OutputOption
     'Press Ctrl-C to stop.'
   ].join('\n'))
 
-  await new Promise<void>(resolve => {
-    let stopping = false
-    const shutdown = (signal: string): void => {
-      if (stopping) return
-      stopping = true
-      if (output.json !== true) process.stderr.write(`\n${signal}: stopping (finishing writes)…\n`)
-      const force = setTimeout(() => { process.stderr.write('Shutdown took too long; exiting.\n'); process.exit(1) }, SHUTDOWN_GRACE_MS)
-      force.unref()
-      node.stop().then(resolve, err => { process.stderr.write(`Error while stopping: ${err.message}\n`); process.exitCode = 1; resolve() })
-    }
-    process.once('SIGINT', () => { shutdown('SIGINT') })
-    process.once('SIGTERM', () => { shutdown('SIGTERM') })
-  })
+  const signal = await stopRequested
+  if (output.json !== true) process.stderr.write(`\n${signal}: stopping (finishing writes)…\n`)
+  const force = setTimeout(() => { process.stderr.write('Shutdown took too long; exiting.\n'); process.exit(1) }, SHUTDOWN_GRACE_MS)
+  force.unref()
+  try {
+    await node.stop()
+  } catch (err: any) {
+    process.stderr.write(`Error while stopping: ${err.message}\n`)
+    process.exitCode = 1
+  }
 }
