@@ -11,6 +11,7 @@ import { nodeRoutes } from './routes/node.ts'
 import { networkRoutes } from './routes/network.ts'
 import { gatewayRoutes } from './routes/gateway.ts'
 import { oipRoutes } from './routes/oip.ts'
+import { serviceRoutes } from './routes/services.ts'
 import type { Identity } from '../identity/identity.ts'
 import type { InferenceService } from '../inference/createInferenceService.ts'
 import type { Host } from '../net/createNetwork.ts'
@@ -26,7 +27,7 @@ export interface ApiComponents {
   host: () => Pick<Host, 'getMultiaddrs' | 'getConnections' | 'dial'>
   home: string
   pullTimeoutMs: number
-  inference: Pick<InferenceService, 'run' | 'resolveModel'>
+  inference: Pick<InferenceService, 'run' | 'resolveModel' | 'runRemote' | 'serve' | 'unserve' | 'served' | 'providers'>
   apiToken: string
   apiUrl: () => string | undefined
 }
@@ -102,6 +103,7 @@ export async function createApiServer (components: ApiComponents): Promise<ApiSe
   await app.register(networkRoutes, { components })
   await app.register(gatewayRoutes, { components })
   await app.register(oipRoutes, { components })
+  await app.register(serviceRoutes, { components })
 
   return {
     app,

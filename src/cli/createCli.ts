@@ -1,5 +1,6 @@
 import path from 'node:path'
 import { Command, Option } from 'commander'
+import { formatUnits } from 'viem'
 import { createClient, type ClientOptions } from '../client/createClient.ts'
 import { cardPathOf, collectFiles } from '../client/collectFiles.ts'
 import { downloadModel, showOrPull } from '../client/downloadModel.ts'
@@ -235,11 +236,13 @@ export function createCli (): Command {
     .addOption(new Option('-i, --input <[name=]file>', 'input tensors: a JSON file of all inputs, or NAME=FILE per input (repeatable)').argParser(collect))
     .option('-o, --output <file>', 'write the outputs to a .json file (or .npy for a single output)')
     .option('--file <path>', 'which .onnx file of the version to run, when it has several')
-    .action(action(async (ref: string, options: { input?: string[], output?: string, file?: string }, command: Command) => {
+    .option('--remote', 'run on a provider on the network (the next one is tried if it fails)')
+    .option('--peer <peerId>', 'run on this provider')
+    .action(action(async (ref: string, options: { input?: string[], output?: string, file?: string, remote?: boolean, peer?: string }, command: Command) => {
       const g = globals(command)
       const { inferModel } = await import('../client/inferModel.ts')
       const { encodeJsonTensors } = await import('../inference/codecs/json.ts')
-      const result = await inferModel(await client(g), { ref, inputs: options.input ?? [], file: options.file })
+      const result = await inferModel(await client(g), { ref, inputs: options.input ?? [], file: options.file, remote: options.remote, peer: options.peer })
       if (options.output != null) {
         if (options.output.toLowerCase().endsWith('.npy')) {
           if (result.outputs.length !== 1) throw new InvalidInputError(`The model has ${result.outputs.length} outputs; a .npy file holds one.`, { hint: 'Write JSON instead (--output out.json).' })
@@ -250,14 +253,48 @@ export function createCli (): Command {
         }
       }
       const outputs = encodeJsonTensors(result.outputs, { nested: true })
-      printResult(g, { model: result.model, outputs }, () => [
-        `${result.model.name}@${result.model.version}`,
+      printResult(g, { model: result.model, outputs, ...(result.provider != null ? { provider: result.provider } : {}) }, () => [
+        `${result.model.name}@${result.model.version}${result.provider != null ? ` (ran on ${result.provider})` : ''}`,
         ...result.outputs.map(tensor => {
           const values = (outputs[tensor.name].data as unknown[]).flat(Infinity)
           return `${tensor.name}: ${tensor.dtype}[${tensor.shape.join(', ')}] ${JSON.stringify(values.slice(0, 16))}${values.length > 16 ? ` … (${values.length} values)` : ''}`
         }),
         ...(options.output != null ? [`Wrote ${options.output}`] : [])
       ].join('\n'))
+    }))
+
+  program.command('serve <ref>')
+    .description('offer inference on a stored ONNX version to the network')
+    .option('--price <tokens>', 'price per call in whole tokens (decimals allowed)', '0')
+    .option('--max-concurrency <n>', 'calls run at once; more are queued, then refused', parsePositiveInt)
+    .action(action(async (ref: string, options: { price: string, maxConcurrency?: number }, command: Command) => {
+      const g = globals(command)
+      const served = await (await client(g)).serve(ref, { price: options.price, ...(options.maxConcurrency != null ? { maxConcurrency: options.maxConcurrency } : {}) })
+      printResult(g, served, () => `Serving ${served.name}@${served.version} (${served.cid}) at ${formatUnits(BigInt(served.price), 18)} tokens per call, ${served.maxConcurrency} at once`)
+    }))
+
+  program.command('unserve <ref>')
+    .description('stop offering inference on a version')
+    .action(action(async (ref: string, _options: unknown, command: Command) => {
+      const g = globals(command)
+      const removed = await (await client(g)).unserve(ref)
+      printResult(g, { ref, removed }, () => removed ? `Stopped serving ${ref}` : `Was not serving ${ref}`)
+    }))
+
+  program.command('services')
+    .description('list the versions this node serves inference on')
+    .action(action(async (_options: unknown, command: Command) => {
+      const g = globals(command)
+      const services = await (await client(g)).services()
+      printResult(g, services, () => services.length === 0 ? 'Serving nothing. Start with `myc serve REF`.' : services.map(s => `${`${s.name}@${s.version}`.padEnd(40)} ${formatUnits(BigInt(s.price), 18)} tokens/call  ${s.cid}`).join('\n'))
+    }))
+
+  program.command('providers <ref>')
+    .description('list the peers that serve inference on a version, cheapest first')
+    .action(action(async (ref: string, _options: unknown, command: Command) => {
+      const g = globals(command)
+      const providers = await (await client(g)).providers(ref)
+      printResult(g, providers, () => providers.length === 0 ? 'No provider known.' : providers.map(p => `${p.peerId}  ${formatUnits(BigInt(p.price), 18)} tokens/call  (${p.source})`).join('\n'))
     }))
 
   program.command('verify <ref>')

@@ -26,6 +26,8 @@ export interface NodeIdentity { peerId: string, address: string, apiUrl: string,
 export interface VersionDetail { cid: string, entry: IndexedVersion, manifest: ManifestJson }
 export interface PublishResult { cid: string, name: string, version: string, manifest: ManifestJson }
 export interface PeerInfo { peerId: string, address?: string, addrs: string[], direction: string }
+export interface ServedInfo { cid: string, name: string, version: string, price: string, maxConcurrency: number, since: string }
+export interface ProviderInfo { peerId: string, price: string, source: string }
 export interface FollowInfo { name: string, author?: string, since: string }
 export interface ImportResult { cid: string, name: string, version: string, blocks: number, added: boolean }
 
@@ -109,13 +111,20 @@ export async function createClient (options: ClientOptions = {}) {
       if (last?.type === 'error') throw new ApiError(502, last, last.message)
       throw new ApiError(502, undefined, 'The pull ended without a result.')
     },
+    /** A version's manifest, fetched alone from the network when this node does not store it. */
+    manifest: async (value: string) => await json<{ cid: string, local: boolean, manifest: ManifestJson }>('GET', `${API_PREFIX}/manifests/${ref(value)}`),
+    serve: async (value: string, options: { price?: string, maxConcurrency?: number } = {}) => await json<ServedInfo>('POST', `${API_PREFIX}/services`, jsonBody({ ref: value, ...options })),
+    unserve: async (value: string) => (await json<{ removed: boolean }>('DELETE', `${API_PREFIX}/services/${ref(value)}`)).removed,
+    services: async () => (await json<{ services: ServedInfo[] }>('GET', `${API_PREFIX}/services`)).services,
+    providers: async (value: string) => (await json<{ providers: ProviderInfo[] }>('GET', `${API_PREFIX}/providers/${ref(value)}`)).providers,
     /** OIP model metadata; `name` may be `org/model`, a CID, or carry `@version`. */
     async modelMetadata (name: string, version?: string): Promise<unknown> {
       return await json('GET', oipModelPath(name, version))
     },
     /** An OIP inference request; the response body as the server sent it (JSON, or JSON + binary tensor data). */
-    async infer (name: string, version: string | undefined, body: { body: Uint8Array | string, headers: Record<string, string> }, options: { signal?: AbortSignal } = {}): Promise<{ json: unknown, binary?: Uint8Array }> {
-      const response = await fetch(`${base}${oipModelPath(name, version)}/infer`, { method: 'POST', body: body.body as any, headers: body.headers, signal: options.signal }).catch((err: any) => {
+    async infer (name: string, version: string | undefined, body: { body: Uint8Array | string, headers: Record<string, string> }, options: { signal?: AbortSignal, remote?: boolean, peer?: string } = {}): Promise<{ json: unknown, binary?: Uint8Array, provider?: string }> {
+      const query = new URLSearchParams({ ...(options.remote === true ? { remote: '1' } : {}), ...(options.peer != null ? { peer: options.peer } : {}) }).toString()
+      const response = await fetch(`${base}${oipModelPath(name, version)}/infer${query !== '' ? `?${query}` : ''}`, { method: 'POST', body: body.body as any, headers: body.headers, signal: options.signal }).catch((err: any) => {
         throw new NodeNotRunningError(`at ${base}`, err)
       })
       const headerLength = response.headers.get('inference-header-content-length')
@@ -125,9 +134,10 @@ export async function createClient (options: ClientOptions = {}) {
         try { message = (JSON.parse(new TextDecoder().decode(bytes)) as { error: string }).error } catch {}
         throw new ApiError(response.status, { code: `HTTP_${response.status}`, message }, message)
       }
-      if (headerLength == null) return { json: JSON.parse(new TextDecoder().decode(bytes)) }
+      const provider = response.headers.get('x-mycelium-provider') ?? undefined
+      if (headerLength == null) return { json: JSON.parse(new TextDecoder().decode(bytes)), provider }
       const length = Number(headerLength)
-      return { json: JSON.parse(new TextDecoder().decode(bytes.subarray(0, length))), binary: bytes.subarray(length) }
+      return { json: JSON.parse(new TextDecoder().decode(bytes.subarray(0, length))), binary: bytes.subarray(length), provider }
     },
     async importCar (file: string): Promise<ImportResult> {
       const stream = Readable.toWeb((await fs.open(file)).createReadStream()) as ReadableStream<Uint8Array>

@@ -15,17 +15,23 @@ export interface InferModelParameters {
   /** Which .onnx file of the version, when it has several. */
   file?: string
   signal?: AbortSignal
+  /** Run on a provider on the network instead of this node. */
+  remote?: boolean
+  peer?: string
 }
 
 export interface InferModelReturnType {
   model: { cid: string, name: string, version: string }
   outputs: Tensor[]
+  /** The PeerId that ran a remote call. */
+  provider?: string
 }
 
 /** Reads input files, runs the model on the node through its OIP endpoint, decodes the outputs. */
-export async function inferModel (client: MyceliumClient, { ref, inputs, file, signal }: InferModelParameters): Promise<InferModelReturnType> {
+export async function inferModel (client: MyceliumClient, { ref, inputs, file, signal, remote, peer }: InferModelParameters): Promise<InferModelReturnType> {
   if (inputs.length === 0) throw new InvalidInputError('No input given.', { hint: 'Pass --input FILE (JSON or .npy), or --input NAME=FILE per input.' })
-  const detail = await showOrPull(client, ref)
+  // A remote call needs the manifest (for the input metadata), never the weights.
+  const detail = remote === true || peer != null ? await client.manifest(ref) : await showOrPull(client, ref)
   const model = { cid: detail.cid, name: detail.manifest.name, version: detail.manifest.version }
   const onnx = selectOnnxFile({ ...model, files: detail.manifest.files as any }, file)
   const tensors: Tensor[] = []
@@ -43,6 +49,6 @@ export async function inferModel (client: MyceliumClient, { ref, inputs, file, s
   // Binary tensor data avoids printing and parsing every float as decimal text.
   const encoded = encodeOipRequest(tensors, { binary: true, ...(file != null ? { parameters: { file } } : {}) })
   const { body, headerLength } = joinBinaryBody(encoded)
-  const response = await client.infer(detail.cid, undefined, { body, headers: { 'content-type': 'application/octet-stream', [OIP_HEADER_LENGTH_HEADER]: String(headerLength) } }, { signal })
-  return { model, outputs: decodeOipResponse(response.json, response.binary).outputs }
+  const response = await client.infer(detail.cid, undefined, { body, headers: { 'content-type': 'application/octet-stream', [OIP_HEADER_LENGTH_HEADER]: String(headerLength) } }, { signal, remote, peer })
+  return { model, outputs: decodeOipResponse(response.json, response.binary).outputs, ...(response.provider != null ? { provider: response.provider } : {}) }
 }

@@ -73,3 +73,6 @@ export const INFER_MAX_QUEUED = 16
 
 /** How many providers a client tries before giving up on a remote call. */
 export const INFER_MAX_ATTEMPTS = 3
+
+/** How often a node re-announces the versions it serves, so peers that joined later learn of them. */
+export const SERVICE_ANNOUNCE_INTERVAL_MS = 30_000

@@ -75,16 +75,17 @@ export async function createNode (input: NodeConfigInput = {}): Promise<Mycelium
     getMultiaddrs: () => host().getMultiaddrs()
   }, config.network)
   // The libp2p host exists only once the network started; components reach it lazily.
-  const libp2p: PullComponents['libp2p'] = {
+  const libp2p: PullComponents['libp2p'] & Pick<Host, 'handle'> = {
     getConnections: (...args) => host().getConnections(...args),
     dial: async (...args) => await host().dial(...args),
     dialProtocol: async (...args) => await host().dialProtocol(...args),
+    handle: async (...args) => { await host().handle(...args) },
     get contentRouting () { return host().contentRouting },
     get peerId () { return host().peerId }
   }
   const components: FollowServiceComponents = { store, index, identity, storeLock: new RwLock(), libp2p, announcer }
   const follows = new FollowService(components)
-  const inference = createInferenceService(components)
+  const inference = createInferenceService({ store, index, libp2p, announcer })
   const apiToken = (await readApiToken(config.home))!
 
   const node: MyceliumNode = {
@@ -109,7 +110,7 @@ export async function createNode (input: NodeConfigInput = {}): Promise<Mycelium
       })
       announcer.start()
       follows.start()
-      inference.start()
+      await inference.start()
       node.apiUrl = await node.api.listen({ host: config.apiHost, port: config.apiPort })
       await writeFileAtomic(paths.apiUrlFile, node.apiUrl + '\n', 0o644)
       log('node %s (%s) started, API %s', identity.peerId, identity.address, node.apiUrl)

@@ -58,7 +58,7 @@ export class FollowService {
   }
 
   private onAnnouncement (announcement: ReceivedAnnouncement): void {
-    if (this.components.index.following(announcement.name) == null) return
+    if (announcement.type !== 'version' || this.components.index.following(announcement.name) == null) return
     if (this.components.index.byCid(announcement.cid) != null) return
     void this.sync(announcement.name, announcement.cid)
   }

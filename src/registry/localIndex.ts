@@ -12,6 +12,14 @@ export interface IndexedVersion {
   addedAt: string
 }
 
+export interface Service {
+  cid: string
+  /** Token base units per call. */
+  price: string
+  maxConcurrency: number
+  since: string
+}
+
 export interface Follow {
   name: string
   author?: string
@@ -64,6 +72,12 @@ export class LocalIndex {
         UNIQUE (name, version)
       );
       CREATE INDEX IF NOT EXISTS versions_name ON versions (name);
+      CREATE TABLE IF NOT EXISTS services (
+        cid TEXT PRIMARY KEY,
+        price TEXT NOT NULL,
+        max_concurrency INTEGER NOT NULL,
+        since TEXT NOT NULL
+      );
       CREATE TABLE IF NOT EXISTS follows (
         name TEXT PRIMARY KEY,
         author TEXT,
@@ -127,6 +141,26 @@ export class LocalIndex {
 
   following (name: string): Follow | undefined {
     return this.follows().find(follow => follow.name === name)
+  }
+
+  /** Versions this node offers inference on (`myc serve`); persisted so a restart keeps serving. */
+  serve (cid: string, price: string, maxConcurrency: number): void {
+    this.db.prepare(`INSERT INTO services (cid, price, max_concurrency, since) VALUES (?, ?, ?, ?)
+      ON CONFLICT (cid) DO UPDATE SET price = excluded.price, max_concurrency = excluded.max_concurrency`).run(cid, price, maxConcurrency, new Date().toISOString())
+  }
+
+  unserve (cid: string): boolean {
+    return this.db.prepare('DELETE FROM services WHERE cid = ?').run(cid).changes > 0
+  }
+
+  services (): Service[] {
+    return (this.db.prepare('SELECT cid, price, max_concurrency, since FROM services ORDER BY since').all() as unknown as Array<{ cid: string, price: string, max_concurrency: number, since: string }>)
+      .map(row => ({ cid: row.cid, price: row.price, maxConcurrency: row.max_concurrency, since: row.since }))
+  }
+
+  service (cid: string): Service | undefined {
+    const row = this.db.prepare('SELECT cid, price, max_concurrency, since FROM services WHERE cid = ?').get(cid) as { cid: string, price: string, max_concurrency: number, since: string } | undefined
+    return row != null ? { cid: row.cid, price: row.price, maxConcurrency: row.max_concurrency, since: row.since } : undefined
   }
 
   list (): IndexedVersion[] {

@@ -98,7 +98,7 @@ export async function provide (components: Pick<PullComponents, 'libp2p' | 'anno
 }
 
 /** `name@version` (or `name`, newest) from what peers announced and what connected peers answer. */
-async function resolveFromNetwork (components: PullComponents, ref: string, options: AbortOptions): Promise<CID> {
+export async function resolveFromNetwork (components: PullComponents, ref: string, options: AbortOptions): Promise<CID> {
   const { name, version } = parseNameRef(ref)
   const candidates = new Map<string, string>(components.announcer.versionsOf(name))
   await Promise.all(components.libp2p.getConnections().map(async connection => {

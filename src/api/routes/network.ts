@@ -5,7 +5,9 @@ import { BaseError, InvalidInputError } from '../../errors.ts'
 import { addressFromPeerId } from '../../identity/identity.ts'
 import { pullModel, type PullProgress } from '../../registry/pullModel.ts'
 import { API_PREFIX } from '../constants.ts'
-import { withErrors } from '../schemas.ts'
+import { Manifest, withErrors } from '../schemas.ts'
+import { fetchManifest } from '../../registry/fetchManifest.ts'
+import { manifestToJson } from '../../manifest/manifest.ts'
 import type { ApiComponents } from '../createApiServer.ts'
 import type { FastifyInstance } from 'fastify'
 
@@ -92,6 +94,18 @@ export async function networkRoutes (app: FastifyInstance, { components }: { com
     // A client that goes away (Ctrl-C) cancels the pull; verified blocks stay for the next try.
     reply.raw.once('close', () => { if (!finished) controller.abort(new Error('client disconnected')) })
     return await reply.header('content-type', 'application/x-ndjson').send(body)
+  })
+
+  app.get<{ Params: { ref: string } }>(`${API_PREFIX}/manifests/:ref`, {
+    schema: {
+      tags: ['network'],
+      summary: 'A version\'s signed manifest, from this node or fetched alone from the network (no files)',
+      params: Type.Object({ ref: Type.String() }),
+      response: withErrors({ 200: Type.Object({ cid: Type.String(), local: Type.Boolean(), manifest: Manifest }) })
+    }
+  }, async request => {
+    const { cid, manifest, local } = await fetchManifest(components.registry, request.params.ref, { timeoutMs: components.pullTimeoutMs })
+    return { cid: cid.toString(), local, manifest: manifestToJson(manifest) }
   })
 
   app.get(`${API_PREFIX}/follows`, {

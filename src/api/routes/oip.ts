@@ -8,6 +8,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 
 interface ModelParams { name: string, version?: string }
 
+export const REMOTE_HEADER = 'x-mycelium-remote'
+export const PROVIDER_HEADER = 'x-mycelium-provider'
+
 const refOf = ({ name, version }: ModelParams): string => version != null ? `${name}@${version}` : name
 
 /**
@@ -46,10 +49,19 @@ export async function oipRoutes (app: FastifyInstance, { components }: { compone
   app.get('/v2/models/:name/ready', { schema: { tags: ['inference'], summary: 'OIP model readiness' } }, ready)
   app.get('/v2/models/:name/versions/:version/ready', { schema: { tags: ['inference'], summary: 'OIP model readiness' } }, ready)
 
-  const infer = oip(async (request: FastifyRequest<{ Params: ModelParams }>, reply) => {
+  const infer = oip(async (request: FastifyRequest<{ Params: ModelParams, Querystring: { remote?: string, peer?: string } }>, reply) => {
     const { json, binary } = await readInferBody(request)
     const decoded = decodeOipRequest(json, binary)
-    const result = await inference.run({ ref: refOf(request.params), inputs: decoded.inputs, outputs: decoded.outputs, file: decoded.file })
+    // `?remote=1` (or the header) sends the request to a provider on the network instead.
+    const remote = request.query.remote === '1' || request.query.remote === 'true' || request.headers[REMOTE_HEADER] === '1' || request.query.peer != null
+    const parameters = { ref: refOf(request.params), inputs: decoded.inputs, outputs: decoded.outputs, file: decoded.file }
+    const result = remote
+      ? await (async () => {
+        const answer = await inference.runRemote({ ...parameters, peer: request.query.peer })
+        void reply.header(PROVIDER_HEADER, answer.provider)
+        return { model: { name: answer.modelName, version: answer.modelVersion }, outputs: answer.outputs }
+      })()
+      : await inference.run(parameters)
     const encoded = encodeOipResponse({
       modelName: result.model.name,
       modelVersion: result.model.version,
@@ -62,7 +74,12 @@ export async function oipRoutes (app: FastifyInstance, { components }: { compone
     const { body, headerLength } = joinBinaryBody(encoded)
     return await reply.header('content-type', 'application/octet-stream').header(OIP_HEADER_LENGTH_HEADER, headerLength).send(Buffer.from(body.buffer, body.byteOffset, body.byteLength))
   })
-  const inferSchema = { tags: ['inference'], summary: 'OIP inference request (JSON, or JSON + binary tensor data)', body: Type.Any() }
+  const inferSchema = {
+    tags: ['inference'],
+    summary: 'OIP inference request (JSON, or JSON + binary tensor data); ?remote=1 (or x-mycelium-remote: 1) runs it on a provider on the network, ?peer=ID on that one',
+    body: Type.Any(),
+    querystring: Type.Object({ remote: Type.Optional(Type.String()), peer: Type.Optional(Type.String()) })
+  }
   app.post('/v2/models/:name/infer', { schema: inferSchema, bodyLimit: MAX_JSON_BODY_BYTES }, infer)
   app.post('/v2/models/:name/versions/:version/infer', { schema: inferSchema, bodyLimit: MAX_JSON_BODY_BYTES }, infer)
 }

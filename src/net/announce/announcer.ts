@@ -18,10 +18,29 @@ export interface VersionAnnouncement {
   addrs: string[]
 }
 
-export interface ReceivedAnnouncement extends VersionAnnouncement {
+/** A node offering inference on a version (`myc serve`). */
+export interface ServiceAnnouncement {
+  type: 'service'
+  cid: string
+  name: string
+  version: string
+  /** Token base units per call, as a decimal string. */
+  price: string
+  addrs: string[]
+}
+
+export type Announcement = VersionAnnouncement | ServiceAnnouncement
+
+export type ReceivedAnnouncement = Announcement & {
   /** The signer: gossipsub's StrictSign policy has checked the message signature against it. */
   from: PeerId
   multiaddrs: Multiaddr[]
+}
+
+export interface KnownService {
+  peer: PeerId
+  multiaddrs: Multiaddr[]
+  price: string
 }
 
 export interface AnnouncerComponents {
@@ -41,6 +60,7 @@ export class Announcer {
   private readonly topic: string
   private readonly providers = new Map<string, Map<string, { peer: PeerId, multiaddrs: Multiaddr[] }>>()
   private readonly names = new Map<string, Map<string, string>>()
+  private readonly services = new Map<string, Map<string, KnownService>>()
   private readonly listeners = new Set<(announcement: ReceivedAnnouncement) => void>()
   private readonly onMessage = (event: CustomEvent<Message>): void => { this.receive(event.detail) }
 
@@ -65,7 +85,24 @@ export class Announcer {
   }
 
   async announce ({ cid, name, version }: { cid: string, name: string, version: string }): Promise<void> {
-    const message: VersionAnnouncement = { type: 'version', cid, name, version, addrs: this.components.getMultiaddrs().map(ma => ma.toString()) }
+    await this.publish({ type: 'version', cid, name, version, addrs: this.addrs() })
+  }
+
+  async announceService ({ cid, name, version, price }: { cid: string, name: string, version: string, price: string }): Promise<void> {
+    await this.publish({ type: 'service', cid, name, version, price, addrs: this.addrs() })
+  }
+
+  /** Inference providers heard of for a version. */
+  servicesOf (cid: string): KnownService[] {
+    return [...(this.services.get(cid)?.values() ?? [])]
+  }
+
+  private addrs (): string[] {
+    return this.components.getMultiaddrs().map(ma => ma.toString())
+  }
+
+  private async publish (message: Announcement): Promise<void> {
+    const { cid } = message
     try {
       await this.components.pubsub.publish(this.topic, new TextEncoder().encode(JSON.stringify(message)))
     } catch (err: any) {
@@ -95,6 +132,12 @@ export class Announcer {
   }
 
   private remember (announcement: ReceivedAnnouncement): void {
+    if (announcement.type === 'service') {
+      const byPeer = this.services.get(announcement.cid) ?? new Map<string, KnownService>()
+      if (byPeer.size < MAX_PROVIDERS_PER_CID) byPeer.set(announcement.from.toString(), { peer: announcement.from, multiaddrs: announcement.multiaddrs, price: announcement.price })
+      this.services.set(announcement.cid, byPeer)
+      return
+    }
     let byPeer = this.providers.get(announcement.cid)
     if (byPeer == null) {
       byPeer = new Map()
@@ -109,13 +152,16 @@ export class Announcer {
   }
 }
 
-export function parseAnnouncement (data: Uint8Array): VersionAnnouncement | undefined {
+export function parseAnnouncement (data: Uint8Array): Announcement | undefined {
   if (data.byteLength > MAX_ANNOUNCEMENT_BYTES) return undefined
   try {
     const value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data))
-    if (value?.type !== 'version' || typeof value.name !== 'string' || typeof value.version !== 'string' || !Array.isArray(value.addrs)) return undefined
+    if ((value?.type !== 'version' && value?.type !== 'service') || typeof value.name !== 'string' || typeof value.version !== 'string' || !Array.isArray(value.addrs)) return undefined
     CID.parse(value.cid)
-    return { type: 'version', cid: value.cid, name: value.name, version: value.version, addrs: value.addrs.filter((a: unknown) => typeof a === 'string').slice(0, 16) }
+    const common = { cid: value.cid, name: value.name, version: value.version, addrs: value.addrs.filter((a: unknown) => typeof a === 'string').slice(0, 16) }
+    if (value.type === 'version') return { type: 'version', ...common }
+    if (typeof value.price !== 'string' || !/^\d{1,78}$/.test(value.price)) return undefined
+    return { type: 'service', ...common, price: value.price }
   } catch {
     return undefined
   }

@@ -1,0 +1,90 @@
+import { peerIdFromString } from '@libp2p/peer-id'
+import { BaseError, InvalidInputError } from '../../errors.ts'
+import { logger } from '../../utils/logger.ts'
+import { INFER_MAX_ATTEMPTS } from '../constants.ts'
+import { RemoteInferenceError, requestRemoteInference, requestServiceInfo, type RemoteInferParameters } from './client.ts'
+import type { Announcer } from '../../net/announce/announcer.ts'
+import type { Tensor } from '../tensor.ts'
+import type { AbortOptions, Libp2p, PeerId } from '@libp2p/interface'
+
+const log = logger('inference:remote')
+
+export interface RemoteInferenceComponents {
+  libp2p: Pick<Libp2p, 'dialProtocol' | 'dial' | 'getConnections' | 'peerId'>
+  announcer: Pick<Announcer, 'servicesOf'>
+}
+
+export interface InferenceProvider {
+  peerId: string
+  price: string
+  /** How the provider became known. */
+  source: 'announcement' | 'connected'
+}
+
+export class NoInferenceProviderError extends BaseError {
+  override name = 'NoInferenceProviderError'
+  constructor (model: string, reasons: string[]) {
+    super(`No provider could run ${model}.`, {
+      code: 'NO_INFERENCE_PROVIDER',
+      status: 503,
+      details: reasons.length > 0 ? reasons.join('; ') : 'no provider is known',
+      hint: 'List providers with `myc providers REF`, connect to one with `myc connect`, or run the model locally (without --remote).'
+    })
+  }
+}
+
+/** Providers of inference on `model`: those that announced it, and connected peers that say they serve it. */
+export async function findInferenceProviders (components: RemoteInferenceComponents, model: string, options: AbortOptions = {}): Promise<InferenceProvider[]> {
+  const found = new Map<string, InferenceProvider>()
+  for (const service of components.announcer.servicesOf(model)) {
+    found.set(service.peer.toString(), { peerId: service.peer.toString(), price: service.price, source: 'announcement' })
+  }
+  await Promise.all(components.libp2p.getConnections().map(async connection => {
+    const peer = connection.remotePeer.toString()
+    if (found.has(peer)) return
+    try {
+      const info = await requestServiceInfo(components.libp2p, connection.remotePeer, model, options)
+      if (info.serving) found.set(peer, { peerId: peer, price: info.price, source: 'connected' })
+    } catch {
+      // A peer that does not speak the protocol simply is no provider.
+    }
+  }))
+  // Cheapest first; announcement order breaks ties.
+  return [...found.values()].sort((a, b) => (BigInt(a.price) < BigInt(b.price) ? -1 : BigInt(a.price) > BigInt(b.price) ? 1 : 0))
+}
+
+export interface InferRemoteParameters extends Omit<RemoteInferParameters, 'model'> {
+  model: string
+  /** Use only this provider. */
+  peer?: string
+}
+
+/**
+ * Runs inference on a provider, trying the next one when a provider fails, times out or vanishes
+ * mid-call. A request the provider rejects as invalid (4xx) fails at once: another would reject it too.
+ */
+export async function inferRemote (components: RemoteInferenceComponents, { model, peer, signal, ...request }: InferRemoteParameters): Promise<{ outputs: Tensor[], provider: string, modelName: string, modelVersion?: string }> {
+  let candidates: PeerId[]
+  if (peer != null) {
+    try {
+      candidates = [peerIdFromString(peer)]
+    } catch {
+      throw new InvalidInputError(`"${peer}" is not a PeerId.`)
+    }
+  } else {
+    candidates = (await findInferenceProviders(components, model, { signal })).map(provider => peerIdFromString(provider.peerId))
+  }
+  const reasons: string[] = []
+  for (const candidate of candidates.slice(0, Math.max(INFER_MAX_ATTEMPTS, peer != null ? 1 : 0))) {
+    signal?.throwIfAborted()
+    try {
+      const result = await requestRemoteInference(components.libp2p, candidate, { model, signal, ...request })
+      return { ...result, provider: candidate.toString() }
+    } catch (err: any) {
+      if (err instanceof RemoteInferenceError && err.status < 500) throw err
+      reasons.push(`${candidate.toString()}: ${err.shortMessage ?? err.message}`)
+      log('provider %p failed, trying the next: %s', candidate, err.message)
+    }
+  }
+  throw new NoInferenceProviderError(model, reasons)
+}
