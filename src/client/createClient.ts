@@ -131,7 +131,11 @@ export async function createClient (options: ClientOptions = {}) {
       const bytes = new Uint8Array(await response.arrayBuffer())
       if (!response.ok) {
         let message = `inference failed with HTTP ${response.status}`
-        try { message = (JSON.parse(new TextDecoder().decode(bytes)) as { error: string }).error } catch {}
+        try {
+          message = (JSON.parse(new TextDecoder().decode(bytes)) as { error: string }).error
+        } catch {
+          // Not the protocol's { error } body: keep the status line.
+        }
         throw new ApiError(response.status, { code: `HTTP_${response.status}`, message }, message)
       }
       const provider = response.headers.get('x-mycelium-provider') ?? undefined
