@@ -4,7 +4,7 @@ import swagger from '@fastify/swagger'
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
 import { BaseError } from '../errors.ts'
 import { logger } from '../utils/logger.ts'
-import { CAR_CONTENT_TYPE, LOOPBACK_ADDRESSES, MAX_METADATA_BYTES } from './constants.ts'
+import { API_PREFIX, CAR_CONTENT_TYPE, LOOPBACK_ADDRESSES, MAX_METADATA_BYTES } from './constants.ts'
 import { ErrorBody } from './schemas.ts'
 import { modelRoutes } from './routes/models.ts'
 import { nodeRoutes } from './routes/node.ts'
@@ -12,8 +12,10 @@ import { networkRoutes } from './routes/network.ts'
 import { gatewayRoutes } from './routes/gateway.ts'
 import { oipRoutes } from './routes/oip.ts'
 import { serviceRoutes } from './routes/services.ts'
+import { ledgerRoutes } from './routes/ledger.ts'
 import type { Identity } from '../identity/identity.ts'
 import type { InferenceService } from '../inference/createInferenceService.ts'
+import type { LedgerService } from '../ledger/createLedgerService.ts'
 import type { Host } from '../net/createNetwork.ts'
 import type { FollowService, FollowServiceComponents } from '../registry/followService.ts'
 
@@ -27,6 +29,8 @@ export interface ApiComponents {
   host: () => Pick<Host, 'getMultiaddrs' | 'getConnections' | 'dial'>
   home: string
   pullTimeoutMs: number
+  ledger: LedgerService
+  networkId: string
   inference: Pick<InferenceService, 'run' | 'resolveModel' | 'runRemote' | 'serve' | 'unserve' | 'served' | 'providers'>
   apiToken: string
   apiUrl: () => string | undefined
@@ -76,9 +80,10 @@ export async function createApiServer (components: ApiComponents): Promise<ApiSe
   app.addHook('onRequest', async request => {
     const isRead = request.method === 'GET' || request.method === 'HEAD'
     const isLoopback = LOOPBACK_ADDRESSES.has(request.socket.remoteAddress ?? '')
-    // Inference reads nothing it stores; OIP clients send no token.
-    const isInference = request.url.startsWith('/v2/')
-    if ((isRead || isInference) && isLoopback) return
+    // Clients of standard protocols send no token: OIP (inference), JSON-RPC (wallets accept only
+    // signed transactions), and the dev faucet for nodes joining this node's chain.
+    const isOpenProtocol = request.url.startsWith('/v2/') || request.url === '/rpc' || request.url === `${API_PREFIX}/chain/faucet`
+    if ((isRead || isOpenProtocol) && isLoopback) return
     if (!tokenMatches(request.headers.authorization, components.apiToken)) {
       throw new UnauthorizedError(request.headers.authorization == null ? 'this request needs the API token' : 'wrong API token')
     }
@@ -104,6 +109,7 @@ export async function createApiServer (components: ApiComponents): Promise<ApiSe
   await app.register(gatewayRoutes, { components })
   await app.register(oipRoutes, { components })
   await app.register(serviceRoutes, { components })
+  await app.register(ledgerRoutes, { components })
 
   return {
     app,

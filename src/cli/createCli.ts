@@ -66,7 +66,10 @@ export function createCli (): Command {
     .option('--swarm-key <file>', 'join a private network (libp2p pnet swarm key)')
     .option('--serve-rate <bytes-per-second>', 'limit the upload bandwidth used to serve peers', parsePositiveInt)
     .option('--pull-timeout <seconds>', 'give up a pull after this long without progress', parsePositiveInt)
-    .action(action(async (options: { api?: string, listen?: string[], passphraseFile?: string, bootstrap?: string[], mdns: boolean, network?: string, swarmKey?: string, serveRate?: number, pullTimeout?: number }, command: Command) => {
+    .option('--chain-rpc <url>', 'use an external EVM chain (e.g. another node\'s http://HOST:PORT/rpc) instead of the embedded one')
+    .option('--contracts <file>', 'contracts file of the external chain (written by `myc chain deploy`)')
+    .option('--allow-unregistered', 'accept versions the on-chain registry does not hold (pulls, follows)')
+    .action(action(async (options: { api?: string, listen?: string[], passphraseFile?: string, bootstrap?: string[], mdns: boolean, network?: string, swarmKey?: string, serveRate?: number, pullTimeout?: number, chainRpc?: string, contracts?: string, allowUnregistered?: boolean }, command: Command) => {
       const g = globals(command)
       const api = options.api != null ? parseHostPort(options.api) : undefined
       // Loaded lazily: client commands should not pay for libp2p and fastify at start-up.
@@ -82,7 +85,10 @@ export function createCli (): Command {
         network: options.network,
         swarmKeyFile: options.swarmKey,
         serveRate: options.serveRate,
-        pullTimeoutMs: options.pullTimeout != null ? options.pullTimeout * 1000 : undefined
+        pullTimeoutMs: options.pullTimeout != null ? options.pullTimeout * 1000 : undefined,
+        chainRpc: options.chainRpc,
+        contractsFile: options.contracts,
+        allowUnregistered: options.allowUnregistered
       }, g)
       // Stopped cleanly: leave now rather than wait for libraries' idle timers.
       process.exit(process.exitCode ?? 0)
@@ -116,12 +122,13 @@ export function createCli (): Command {
   program.command('pull <ref>')
     .description('fetch a version from the network (verified, resumable) and keep serving it')
     .option('--timeout <seconds>', 'give up after this long without progress', parsePositiveInt)
-    .action(action(async (ref: string, options: { timeout?: number }, command: Command) => {
+    .option('--allow-unregistered', 'accept a version the on-chain registry does not hold')
+    .action(action(async (ref: string, options: { timeout?: number, allowUnregistered?: boolean }, command: Command) => {
       const g = globals(command)
       const api = await client(g)
       const progress = pullProgress(g)
       try {
-        const done = await api.pull(ref, { timeoutMs: options.timeout != null ? options.timeout * 1000 : undefined, onEvent: progress.onEvent })
+        const done = await api.pull(ref, { timeoutMs: options.timeout != null ? options.timeout * 1000 : undefined, allowUnregistered: options.allowUnregistered, onEvent: progress.onEvent })
         progress.stop()
         if (g.json !== true) printResult(g, done, () => `${done.fetched ? 'Pulled' : 'Already here:'} ${done.name}@${done.version} ${done.cid}`)
       } finally {
@@ -295,6 +302,105 @@ export function createCli (): Command {
       const g = globals(command)
       const providers = await (await client(g)).providers(ref)
       printResult(g, providers, () => providers.length === 0 ? 'No provider known.' : providers.map(p => `${p.peerId}  ${formatUnits(BigInt(p.price), 18)} tokens/call  (${p.source})`).join('\n'))
+    }))
+
+  const chain = program.command('chain').description('the ledger: chain info, dev faucet, contract deployment')
+  chain.command('info')
+    .description('chain id, contract addresses, JSON-RPC URL and network id')
+    .action(action(async (_options: unknown, command: Command) => {
+      const g = globals(command)
+      const info = await (await client(g)).chain()
+      printResult(g, info, () => [
+        `Chain:   ${info.chainId} (${info.embedded ? 'embedded' : 'external'})`,
+        `RPC:     ${info.rpcUrl}`,
+        `Network: ${info.network}`,
+        `Account: ${info.account}`,
+        ...Object.entries(info.deployment.contracts).map(([name, address]) => `${name.padEnd(12)} ${address}`)
+      ].join('\n'))
+    }))
+  chain.command('faucet')
+    .description('get gas money and test tokens on the dev chain (embedded, or the node whose /rpc this node uses)')
+    .option('--to <address>', 'fund this address instead of the node\'s own')
+    .action(action(async (options: { to?: string }, command: Command) => {
+      const g = globals(command)
+      const result = await (await client(g)).faucet(options.to)
+      printResult(g, result, () => `Funded ${result.address}`)
+    }))
+  chain.command('deploy')
+    .description('deploy the contracts on an external chain with the node key, and write the contracts file')
+    .requiredOption('--rpc <url>', 'JSON-RPC URL of the chain')
+    .option('-o, --output <file>', 'contracts file to write', 'contracts.json')
+    .option('--passphrase-file <file>', 'passphrase of an encrypted node key')
+    .action(action(async (options: { rpc: string, output: string, passphraseFile?: string }, command: Command) => {
+      const g = globals(command)
+      const { deployToRpc } = await import('../ledger/deployToRpc.ts')
+      const deployment = await deployToRpc({ home: resolveHome(g.home), rpcUrl: options.rpc, output: options.output, passphrase: await readPassphrase(options.passphraseFile) })
+      printResult(g, deployment, () => `Deployed on chain ${deployment.chainId}; wrote ${options.output}\n${Object.entries(deployment.contracts).map(([name, address]) => `${name.padEnd(12)} ${address}`).join('\n')}`)
+    }))
+
+  program.command('balance')
+    .description('gas, tokens and withdrawable earnings of the node\'s account')
+    .action(action(async (_options: unknown, command: Command) => {
+      const g = globals(command)
+      const balance = await (await client(g)).balance()
+      printResult(g, balance, () => `${balance.address}\n  gas:          ${formatUnits(BigInt(balance.eth), 18)} ETH\n  tokens:       ${formatUnits(BigInt(balance.tokens), 18)} MYC\n  withdrawable: ${formatUnits(BigInt(balance.withdrawable), 18)} MYC`)
+    }))
+
+  program.command('withdraw')
+    .description('withdraw earnings (sales, rentals, royalties) to the node\'s account')
+    .action(action(async (_options: unknown, command: Command) => {
+      const g = globals(command)
+      const result = await (await client(g)).withdraw()
+      printResult(g, result, () => `Withdrew ${formatUnits(BigInt(String(result.amount ?? 0)), 18)} MYC (tx ${result.transactionHash})`)
+    }))
+
+  program.command('transfer <name> <address>')
+    .description('transfer ownership of a model name to another account')
+    .action(action(async (name: string, to: string, _options: unknown, command: Command) => {
+      const g = globals(command)
+      const result = await (await client(g)).transfer(name, to)
+      printResult(g, result, () => `Transferred ${name} to ${to} (tx ${result.transactionHash})`)
+    }))
+
+  const market = program.command('market').description('sell and rent licences')
+  market.command('list <name>')
+    .description('list a model for sale and/or rent (prices in whole tokens, decimals allowed)')
+    .option('--price <tokens>', 'price of a perpetual licence')
+    .option('--rent <tokens>', 'price of one rental period')
+    .option('--period <duration>', 'rental period, e.g. 30d, 12h, 3600s')
+    .action(action(async (name: string, options: { price?: string, rent?: string, period?: string }, command: Command) => {
+      const g = globals(command)
+      const result = await (await client(g)).marketList(name, { price: options.price, rentPrice: options.rent, period: options.period })
+      printResult(g, result, () => `Listed ${name} (tx ${result.transactionHash})`)
+    }))
+  market.command('unlist <name>')
+    .description('take a model off the market')
+    .action(action(async (name: string, _options: unknown, command: Command) => {
+      const g = globals(command)
+      const result = await (await client(g)).marketUnlist(name)
+      printResult(g, result, () => `Unlisted ${name} (tx ${result.transactionHash})`)
+    }))
+  market.command('buy <name>')
+    .description('buy a perpetual licence')
+    .action(action(async (name: string, _options: unknown, command: Command) => {
+      const g = globals(command)
+      const result = await (await client(g)).buy(name)
+      printResult(g, result, () => `Bought a licence for ${name} (tx ${result.transactionHash})`)
+    }))
+  market.command('rent <name>')
+    .description('rent a model, or extend a rental')
+    .option('--periods <n>', 'rental periods to pay for', parsePositiveInt)
+    .action(action(async (name: string, options: { periods?: number }, command: Command) => {
+      const g = globals(command)
+      const result = await (await client(g)).rent(name, options.periods)
+      printResult(g, result, () => `Rented ${name} until ${new Date(Number(result.expiresAt) * 1000).toISOString()} (tx ${result.transactionHash})`)
+    }))
+  market.command('licenses')
+    .description('licences this node holds on the models it stores or follows')
+    .action(action(async (_options: unknown, command: Command) => {
+      const g = globals(command)
+      const licenses = await (await client(g)).licenses()
+      printResult(g, licenses, () => licenses.length === 0 ? 'No licences.' : licenses.map(l => `${l.name.padEnd(30)} ${l.purchased ? 'purchased' : l.licensed ? `rented until ${new Date((l.rentalExpiresAt ?? 0) * 1000).toISOString()}` : `rental expired ${new Date((l.rentalExpiresAt ?? 0) * 1000).toISOString()}`}`).join('\n'))
     }))
 
   program.command('verify <ref>')

@@ -26,6 +26,8 @@ export interface NodeIdentity { peerId: string, address: string, apiUrl: string,
 export interface VersionDetail { cid: string, entry: IndexedVersion, manifest: ManifestJson }
 export interface PublishResult { cid: string, name: string, version: string, manifest: ManifestJson }
 export interface PeerInfo { peerId: string, address?: string, addrs: string[], direction: string }
+export interface ChainInfo { chainId: number, embedded: boolean, rpcUrl: string, network: string, account: string, deployment: { chainId: number, deployer: string, deployBlock: number, contracts: Record<string, string> } }
+export interface TxInfo { transactionHash: string, blockNumber: string, [key: string]: unknown }
 export interface ServedInfo { cid: string, name: string, version: string, price: string, maxConcurrency: number, since: string }
 export interface ProviderInfo { peerId: string, price: string, source: string }
 export interface FollowInfo { name: string, author?: string, since: string }
@@ -100,8 +102,8 @@ export async function createClient (options: ClientOptions = {}) {
     follow: async (name: string) => await json<FollowInfo>('POST', `${API_PREFIX}/follows`, jsonBody({ name })),
     unfollow: async (name: string) => (await json<{ removed: boolean }>('DELETE', `${API_PREFIX}/follows/${ref(name)}`)).removed,
     /** Pulls a version; `onEvent` sees every progress event; rejects with the node's error if the pull fails. */
-    async pull (value: string, options: { timeoutMs?: number, signal?: AbortSignal, onEvent?: (event: PullEvent) => void } = {}): Promise<Extract<PullEvent, { type: 'done' }>> {
-      const response = await request('POST', `${API_PREFIX}/pull`, { ...jsonBody({ ref: value, ...(options.timeoutMs != null ? { timeoutMs: options.timeoutMs } : {}) }), signal: options.signal })
+    async pull (value: string, options: { timeoutMs?: number, allowUnregistered?: boolean, signal?: AbortSignal, onEvent?: (event: PullEvent) => void } = {}): Promise<Extract<PullEvent, { type: 'done' }>> {
+      const response = await request('POST', `${API_PREFIX}/pull`, { ...jsonBody({ ref: value, ...(options.timeoutMs != null ? { timeoutMs: options.timeoutMs } : {}), ...(options.allowUnregistered === true ? { allowUnregistered: true } : {}) }), signal: options.signal })
       let last: PullEvent | undefined
       for await (const line of ndjsonLines(response)) {
         last = JSON.parse(line) as PullEvent
@@ -111,6 +113,17 @@ export async function createClient (options: ClientOptions = {}) {
       if (last?.type === 'error') throw new ApiError(502, last, last.message)
       throw new ApiError(502, undefined, 'The pull ended without a result.')
     },
+    chain: async () => await json<ChainInfo>('GET', `${API_PREFIX}/chain`),
+    faucet: async (address?: string) => await json<Record<string, string>>('POST', `${API_PREFIX}/chain/faucet`, jsonBody(address != null ? { address } : {})),
+    balance: async () => await json<{ address: string, eth: string, tokens: string, withdrawable: string }>('GET', `${API_PREFIX}/balance`),
+    withdraw: async () => await json<TxInfo>('POST', `${API_PREFIX}/withdraw`, jsonBody({})),
+    transfer: async (name: string, to: string) => await json<TxInfo>('POST', `${API_PREFIX}/transfer`, jsonBody({ name, to })),
+    marketList: async (name: string, terms: { price?: string, rentPrice?: string, period?: string }) => await json<TxInfo>('POST', `${API_PREFIX}/market/list`, jsonBody({ name, ...terms })),
+    marketUnlist: async (name: string) => await json<TxInfo>('POST', `${API_PREFIX}/market/unlist`, jsonBody({ name })),
+    buy: async (name: string) => await json<TxInfo>('POST', `${API_PREFIX}/market/buy`, jsonBody({ name })),
+    rent: async (name: string, periods?: number) => await json<TxInfo>('POST', `${API_PREFIX}/market/rent`, jsonBody({ name, ...(periods != null ? { periods } : {}) })),
+    listing: async (name: string) => await json<{ name: string, seller: string, price: string, rentPrice: string, rentPeriod: number }>('GET', `${API_PREFIX}/market/listings/${ref(name)}`),
+    licenses: async () => (await json<{ licenses: Array<{ name: string, licensed: boolean, purchased: boolean, rentalExpiresAt?: number }> }>('GET', `${API_PREFIX}/market/licenses`)).licenses,
     /** A version's manifest, fetched alone from the network when this node does not store it. */
     manifest: async (value: string) => await json<{ cid: string, local: boolean, manifest: ManifestJson }>('GET', `${API_PREFIX}/manifests/${ref(value)}`),
     serve: async (value: string, options: { price?: string, maxConcurrency?: number } = {}) => await json<ServedInfo>('POST', `${API_PREFIX}/services`, jsonBody({ ref: value, ...options })),

@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises'
 import { InvalidInputError } from '../errors.ts'
 import { DEFAULT_PULL_TIMEOUT_MS } from '../net/constants.ts'
-import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_LISTEN, DEFAULT_MDNS, DEFAULT_NETWORK, envValue, PASSPHRASE_ENV } from './defaults.ts'
+import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_LISTEN, DEFAULT_MDNS, envValue, PASSPHRASE_ENV } from './defaults.ts'
 import { homePaths, resolveHome } from './home.ts'
 
 /** Everything a node can be configured with; flags override `config.json` in the home, which overrides defaults. */
@@ -11,7 +11,8 @@ export interface NodeConfig {
   apiPort: number
   listen: string[]
   passphrase?: string
-  network: string
+  /** Absent: the network of the node's ledger (chain id + registry address). */
+  network?: string
   bootstrap: string[]
   mdns: boolean
   /** libp2p private network: every node of it holds the same swarm key. */
@@ -20,11 +21,17 @@ export interface NodeConfig {
   serveRate?: number
   /** How long a pull may go without progress before it fails. */
   pullTimeoutMs: number
+  /** An external chain's JSON-RPC URL; absent: the embedded chain in the node home. */
+  chainRpc?: string
+  /** Where the contracts are on the external chain (written by `myc chain deploy`). */
+  contractsFile?: string
+  /** Accept versions that are not on the ledger. */
+  allowUnregistered: boolean
 }
 
 export type NodeConfigInput = Partial<NodeConfig> & { passphraseFile?: string }
 
-const FILE_KEYS = ['apiHost', 'apiPort', 'listen', 'network', 'bootstrap', 'mdns', 'swarmKeyFile', 'serveRate', 'pullTimeoutMs'] as const
+const FILE_KEYS = ['apiHost', 'apiPort', 'listen', 'network', 'bootstrap', 'mdns', 'swarmKeyFile', 'serveRate', 'pullTimeoutMs', 'chainRpc', 'contractsFile', 'allowUnregistered'] as const
 
 export async function readPassphrase (passphraseFile: string | undefined): Promise<string | undefined> {
   if (passphraseFile == null) return envValue(PASSPHRASE_ENV)
@@ -45,14 +52,17 @@ export async function resolveConfig (input: NodeConfigInput = {}): Promise<NodeC
     apiPort: input.apiPort ?? fromFile.apiPort ?? DEFAULT_API_PORT,
     listen: input.listen ?? fromFile.listen ?? DEFAULT_LISTEN,
     passphrase: input.passphrase ?? await readPassphrase(input.passphraseFile),
-    network: input.network ?? fromFile.network ?? DEFAULT_NETWORK,
+    network: input.network ?? fromFile.network,
     bootstrap: input.bootstrap ?? fromFile.bootstrap ?? [],
     mdns: input.mdns ?? fromFile.mdns ?? DEFAULT_MDNS,
     swarmKeyFile: input.swarmKeyFile ?? fromFile.swarmKeyFile,
     serveRate: input.serveRate ?? fromFile.serveRate,
-    pullTimeoutMs: input.pullTimeoutMs ?? fromFile.pullTimeoutMs ?? DEFAULT_PULL_TIMEOUT_MS
+    pullTimeoutMs: input.pullTimeoutMs ?? fromFile.pullTimeoutMs ?? DEFAULT_PULL_TIMEOUT_MS,
+    chainRpc: input.chainRpc ?? fromFile.chainRpc,
+    contractsFile: input.contractsFile ?? fromFile.contractsFile,
+    allowUnregistered: input.allowUnregistered ?? fromFile.allowUnregistered ?? false
   }
-  if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(config.network)) {
+  if (config.network != null && !/^[a-z0-9][a-z0-9._-]{0,63}$/.test(config.network)) {
     throw new InvalidInputError(`Invalid network id "${config.network}".`, { hint: 'Use lowercase letters, digits, ".", "_" and "-".' })
   }
   if (!Number.isInteger(config.apiPort) || config.apiPort < 0 || config.apiPort > 65535) {

@@ -5,6 +5,7 @@ import { Announcer } from '../net/announce/announcer.ts'
 import { createNetwork, type Host, type Network } from '../net/createNetwork.ts'
 import { registerFetchHandler } from '../net/fetch/handler.ts'
 import { createInferenceService, type InferenceService } from '../inference/createInferenceService.ts'
+import { createLedgerService, type LedgerService } from '../ledger/createLedgerService.ts'
 import { FollowService } from '../registry/followService.ts'
 import { LocalIndex } from '../registry/localIndex.ts'
 import { BlockStore } from '../storage/blockstore.ts'
@@ -32,6 +33,9 @@ export interface MyceliumNode {
   announcer: Announcer
   follows: FollowService
   inference: InferenceService
+  ledger: LedgerService
+  /** The network this node joins (`--network`, or its ledger's). */
+  networkId: string
   api: ApiServer
   /** Set once started. */
   apiUrl: string | undefined
@@ -58,12 +62,14 @@ export async function createNode (input: NodeConfigInput = {}): Promise<Mycelium
   await assertNotRunning(paths)
   await fs.mkdir(paths.tmp, { recursive: true })
 
+  const ledger = await createLedgerService({ chainDir: paths.chain, chainRpc: config.chainRpc, contractsFile: config.contractsFile, account: identity.account })
   const store = new BlockStore(paths.blocks)
   const index = new LocalIndex(paths.indexDb)
+  const networkId = config.network ?? ledger.info().network
   const network = await createNetwork({
     identity,
     blockstore: store.backing,
-    network: config.network,
+    network: networkId,
     listen: config.listen,
     bootstrap: config.bootstrap,
     mdns: config.mdns,
@@ -73,7 +79,7 @@ export async function createNode (input: NodeConfigInput = {}): Promise<Mycelium
   const announcer = new Announcer({
     get pubsub () { return host().services.pubsub },
     getMultiaddrs: () => host().getMultiaddrs()
-  }, config.network)
+  }, networkId)
   // The libp2p host exists only once the network started; components reach it lazily.
   const libp2p: PullComponents['libp2p'] & Pick<Host, 'handle'> = {
     getConnections: (...args) => host().getConnections(...args),
@@ -83,7 +89,7 @@ export async function createNode (input: NodeConfigInput = {}): Promise<Mycelium
     get contentRouting () { return host().contentRouting },
     get peerId () { return host().peerId }
   }
-  const components: FollowServiceComponents = { store, index, identity, storeLock: new RwLock(), libp2p, announcer }
+  const components: FollowServiceComponents = { store, index, identity, storeLock: new RwLock(), libp2p, announcer, ledger: ledger.ledger, allowUnregistered: config.allowUnregistered }
   const follows = new FollowService(components)
   const inference = createInferenceService({ store, index, libp2p, announcer })
   const apiToken = (await readApiToken(config.home))!
@@ -98,6 +104,8 @@ export async function createNode (input: NodeConfigInput = {}): Promise<Mycelium
     announcer,
     follows,
     inference,
+    ledger,
+    networkId,
     apiUrl: undefined,
     api: undefined as unknown as ApiServer,
     async start () {
@@ -126,10 +134,11 @@ export async function createNode (input: NodeConfigInput = {}): Promise<Mycelium
       await network.stop()
       index.close()
       await store.close()
+      await ledger.stop()
       log('node stopped')
     }
   }
-  node.api = await createApiServer({ registry: components, follows, identity, host, home: paths.root, apiToken, apiUrl: () => node.apiUrl, pullTimeoutMs: config.pullTimeoutMs, inference })
+  node.api = await createApiServer({ registry: components, follows, identity, host, home: paths.root, apiToken, apiUrl: () => node.apiUrl, pullTimeoutMs: config.pullTimeoutMs, inference, ledger, networkId })
   return node
 }
 

@@ -11,8 +11,6 @@ export const DEFAULT_API_HOST = '127.0.0.1'
 /** Fixed so that `myc` finds a node without configuration; documented in README.md. */
 export const DEFAULT_API_PORT = 7710
 export const DEFAULT_LISTEN = ['/ip4/0.0.0.0/tcp/7711', '/ip4/0.0.0.0/tcp/7712/ws']
-/** Until a ledger names the network (chain id + registry), nodes meet on this one. */
-export const DEFAULT_NETWORK = 'dev'
 export const DEFAULT_MDNS = true
 
 

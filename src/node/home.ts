@@ -12,6 +12,8 @@ export interface HomePaths {
   blocks: string
   indexDb: string
   tmp: string
+  /** The embedded chain's journal and contracts file. */
+  chain: string
 }
 
 export function resolveHome (home?: string): string {
@@ -28,7 +30,8 @@ export function homePaths (home?: string): HomePaths {
     configFile: path.join(root, 'config.json'),
     blocks: path.join(root, 'blocks'),
     indexDb: path.join(root, 'index.sqlite'),
-    tmp: path.join(root, 'tmp')
+    tmp: path.join(root, 'tmp'),
+    chain: path.join(root, 'chain')
   }
 }
 

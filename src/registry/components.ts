@@ -1,4 +1,5 @@
 import type { Identity } from '../identity/identity.ts'
+import type { Ledger } from '../ledger/createLedger.ts'
 import type { BlockStore } from '../storage/blockstore.ts'
 import type { RwLock } from '../utils/rwLock.ts'
 import type { LocalIndex } from './localIndex.ts'
@@ -10,4 +11,8 @@ export interface RegistryComponents {
   identity: Identity
   /** Held shared by writers of new content, exclusively by gc. */
   storeLock: RwLock
+  /** The on-chain registry: publishes are registered there, names resolve through it. */
+  ledger?: Ledger
+  /** Accept versions that are not on the ledger (pulls, follows). */
+  allowUnregistered?: boolean
 }

@@ -9,6 +9,7 @@ import { parseCid } from '../storage/blockstore.ts'
 import { dagByteSource } from '../storage/dag.ts'
 import { importFile, type ImportFileParameters } from '../storage/importFile.ts'
 import { logger } from '../utils/logger.ts'
+import { publishVersion } from '../ledger/actions/publishVersion.ts'
 import { resolveRef } from './resolveRef.ts'
 import type { RegistryComponents } from './components.ts'
 import type { AbortOptions } from '@libp2p/interface'
@@ -50,7 +51,7 @@ export interface PublishModelReturnType {
 }
 
 /** Checks everything that does not need the bytes, so bad input fails before any upload. */
-export async function validatePublishMetadata (components: Pick<RegistryComponents, 'index' | 'store'>, metadata: PublishMetadata, options?: AbortOptions): Promise<CID[]> {
+export async function validatePublishMetadata (components: Pick<RegistryComponents, 'index' | 'store' | 'ledger'>, metadata: PublishMetadata, options?: AbortOptions): Promise<CID[]> {
   assertValidName(metadata.name)
   assertValidVersion(metadata.version)
   if (metadata.license != null) assertValidLicense(metadata.license)
@@ -64,7 +65,22 @@ export async function validatePublishMetadata (components: Pick<RegistryComponen
     // A bare CID may name a version this node has never seen (lineage across the network).
     parents.push(parseCid(ref) ?? (await resolveRef(components, ref, options)).cid)
   }
+  if (components.ledger != null) lineageOnChain(components, parents)
   return parents
+}
+
+/** The ledger records lineage by name@version, so every parent must be a version this node knows. */
+function lineageOnChain ({ index }: Pick<RegistryComponents, 'index'>, parents: CID[]): Array<{ name: string, version: string }> {
+  return parents.map(parent => {
+    const entry = index.byCid(parent.toString())
+    if (entry == null) {
+      throw new InvalidInputError(`The parent ${parent.toString()} is not stored on this node, so its lineage cannot be recorded on the ledger.`, {
+        code: 'UNKNOWN_PARENT',
+        hint: `Pull it first (\`myc pull ${parent.toString()}\`), or name it as name@version.`
+      })
+    }
+    return { name: entry.name, version: entry.version }
+  })
 }
 
 function assertVersionIsNew ({ index }: Pick<RegistryComponents, 'index'>, name: string, version: string): void {
@@ -135,6 +151,17 @@ export async function publishModel (components: RegistryComponents, parameters: 
     await store.put(block.cid, block.bytes, { signal })
     // Re-checked at the commit point: another publish of the same name@version may have won the race.
     assertVersionIsNew(components, manifest.name, manifest.version)
+    if (components.ledger != null) {
+      // On chain before it is visible here: a refused registration (not the name's owner) publishes nothing.
+      const registered = await publishVersion(components.ledger, {
+        name: manifest.name,
+        version: manifest.version,
+        manifestCid: block.cid.toString(),
+        parents: lineageOnChain(components, parents),
+        license: manifest.license
+      }, { signal })
+      log('registered %s@%s on chain as version %d', manifest.name, manifest.version, registered.versionId)
+    }
     index.add({
       cid: block.cid.toString(),
       name: manifest.name,

@@ -1,5 +1,6 @@
 import semver from 'semver'
-import { ConflictError, InvalidInputError } from '../errors.ts'
+import { BaseError, ConflictError, InvalidInputError } from '../errors.ts'
+import { resolveVersion } from '../ledger/actions/resolveVersion.ts'
 import { parseNameRef } from '../manifest/validate.ts'
 import { requestResolve } from '../net/fetch/client.ts'
 import { DEFAULT_PULL_TIMEOUT_MS } from '../net/constants.ts'
@@ -30,6 +31,8 @@ export interface PullModelParameters extends AbortOptions {
   timeoutMs?: number
   /** Only accept a version signed by this address (a follow pinned to its publisher). */
   expectedAuthor?: string
+  /** Accept a version the ledger does not know (default: the node's setting). */
+  allowUnregistered?: boolean
   onProgress?: (event: PullProgress) => void
 }
 
@@ -44,8 +47,8 @@ export interface PullModelReturnType {
  * Fetches a version from the network, verifies every block and the manifest signature, indexes it,
  * then provides it on the DHT and announces it, so this node serves it to others from now on.
  */
-export async function pullModel (components: PullComponents, { ref, timeoutMs = DEFAULT_PULL_TIMEOUT_MS, expectedAuthor, onProgress, signal }: PullModelParameters): Promise<PullModelReturnType> {
-  const root = parseCid(ref) ?? await resolveFromNetwork(components, ref, { signal })
+export async function pullModel (components: PullComponents, { ref, timeoutMs = DEFAULT_PULL_TIMEOUT_MS, expectedAuthor, allowUnregistered = components.allowUnregistered === true, onProgress, signal }: PullModelParameters): Promise<PullModelReturnType> {
+  const root = parseCid(ref) ?? await resolveName(components, ref, allowUnregistered, { signal })
   onProgress?.({ type: 'resolved', ref, cid: root.toString() })
   const existing = components.index.byCid(root.toString())
   if (existing != null) {
@@ -57,6 +60,7 @@ export async function pullModel (components: PullComponents, { ref, timeoutMs = 
       providers: findProviders(components, root, { signal }),
       timeoutMs,
       onProgress,
+      onManifest: async manifest => { if (!allowUnregistered) await assertRegistered(components, root, manifest, { signal }) },
       signal
     })
     const { name, version } = parseNameRef(ref)
@@ -85,6 +89,46 @@ export async function pullModel (components: PullComponents, { ref, timeoutMs = 
     void provide(components, root, manifest)
     return { cid: root, manifest, fetched: true }
   })
+}
+
+export class UnregisteredVersionError extends BaseError {
+  override name = 'UnregisteredVersionError'
+  constructor (what: string, details?: string) {
+    super(`${what} is not registered on the ledger; refusing it.`, {
+      code: 'NOT_ON_LEDGER',
+      status: 409,
+      details,
+      hint: 'Only versions registered in the on-chain registry are pulled. Pass --allow-unregistered to accept it anyway.'
+    })
+  }
+}
+
+/** `name@version` through the on-chain registry; network hints only when unregistered versions are allowed. */
+async function resolveName (components: PullComponents, ref: string, allowUnregistered: boolean, options: AbortOptions): Promise<CID> {
+  if (components.ledger != null) {
+    const { name, version } = parseNameRef(ref)
+    try {
+      return parseCid((await resolveVersion(components.ledger, { name, ...(version != null ? { version } : {}) }, options)).manifestCid)!
+    } catch (err: any) {
+      if (err.code !== 'NOT_ON_LEDGER' || !allowUnregistered) throw err
+    }
+  }
+  return await resolveFromNetwork(components, ref, options)
+}
+
+/** The manifest must be the one the registry holds for its name@version. */
+async function assertRegistered (components: PullComponents, root: CID, manifest: Manifest, options: AbortOptions): Promise<void> {
+  if (components.ledger == null) return
+  let registered: string
+  try {
+    registered = (await resolveVersion(components.ledger, { name: manifest.name, version: manifest.version }, options)).manifestCid
+  } catch (err: any) {
+    if (err.code === 'NOT_ON_LEDGER') throw new UnregisteredVersionError(`${manifest.name}@${manifest.version} (${root.toString()})`)
+    throw err
+  }
+  if (registered !== root.toString()) {
+    throw new UnregisteredVersionError(`${root.toString()}`, `the registry holds ${registered} for ${manifest.name}@${manifest.version}`)
+  }
 }
 
 /** Makes a stored version findable: DHT provider records for the manifest, and an announcement. */

@@ -25,13 +25,15 @@ export interface FetchVersionParameters extends AbortOptions {
   /** How long the transfer may go without any progress before it fails. */
   timeoutMs: number
   onProgress?: (event: TransferProgress) => void
+  /** Checks the verified manifest before any file is fetched; throwing stops the transfer. */
+  onManifest?: (manifest: Manifest) => Promise<void>
 }
 
 /**
  * Fetches a model version — its manifest, then every file DAG level by level — from all providers
  * in parallel. Blocks already stored are not fetched again, so an interrupted pull resumes.
  */
-export async function fetchVersion (components: FetchVersionComponents, { root, providers, timeoutMs, onProgress, signal }: FetchVersionParameters): Promise<Manifest> {
+export async function fetchVersion (components: FetchVersionComponents, { root, providers, timeoutMs, onProgress, onManifest, signal }: FetchVersionParameters): Promise<Manifest> {
   const controller = new AbortController()
   const linked = signal != null ? AbortSignal.any([signal, controller.signal]) : controller.signal
   let fetchedBytes = 0
@@ -72,6 +74,7 @@ export async function fetchVersion (components: FetchVersionComponents, { root, 
     const manifest = decodeManifest(await components.store.getVerified(root))
     const signature = await verifyManifestSignature(manifest)
     if (!signature.valid) throw new IntegrityError(`The manifest ${root.toString()} has an invalid signature: ${signature.reason}.`, { code: 'INVALID_SIGNATURE', hint: 'The provider served a forged or damaged manifest; nothing was stored as a version.' })
+    await onManifest?.(manifest)
     totalBytes = manifest.files.reduce((sum, file) => sum + file.size, 0)
     let level: WantedBlock[] = manifest.files.map(file => ({ cid: file.cid, size: file.cid.code === raw.code ? file.size : undefined }))
     const localBytes = await countLocalLeafBytes(components, level)

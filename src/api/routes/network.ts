@@ -15,7 +15,8 @@ const Peer = Type.Object({ peerId: Type.String(), address: Type.Optional(Type.St
 const Follow = Type.Object({ name: Type.String(), author: Type.Optional(Type.String()), since: Type.String() })
 const PullBody = Type.Object({
   ref: Type.String({ description: 'A manifest CID, name@version, or name (newest version)' }),
-  timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 3_600_000 }))
+  timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 3_600_000 })),
+  allowUnregistered: Type.Optional(Type.Boolean({ description: 'Accept a version the on-chain registry does not hold' }))
 }, { additionalProperties: false })
 
 export type PullEvent = PullProgress | { type: 'done', cid: string, name: string, version: string, fetched: boolean } | { type: 'error', error: string, code: string, message: string, hint?: string, details?: string }
@@ -55,7 +56,7 @@ export async function networkRoutes (app: FastifyInstance, { components }: { com
     }
   })
 
-  app.post<{ Body: { ref: string, timeoutMs?: number } }>(`${API_PREFIX}/pull`, {
+  app.post<{ Body: { ref: string, timeoutMs?: number, allowUnregistered?: boolean } }>(`${API_PREFIX}/pull`, {
     schema: {
       tags: ['network'],
       summary: 'Fetch a version from the network; streams progress events as JSON lines, the last one `done` or `error`',
@@ -75,6 +76,7 @@ export async function networkRoutes (app: FastifyInstance, { components }: { com
     void pullModel(components.registry, {
       ref: request.body.ref,
       timeoutMs: request.body.timeoutMs ?? components.pullTimeoutMs,
+      ...(request.body.allowUnregistered != null ? { allowUnregistered: request.body.allowUnregistered } : {}),
       signal: controller.signal,
       onProgress: push
     }).then(({ cid, manifest, fetched }) => {
