@@ -85,11 +85,11 @@ export async function ledgerRoutes (app: FastifyInstance, { components }: { comp
 
   app.post(`${API_PREFIX}/withdraw`, {
     schema: { tags: ['ledger'], summary: 'Withdraw earnings (sales, rentals, royalties)', security: [{ apiToken: [] }], response: withErrors({ 200: TxResult }) }
-  }, async () => txResult(await withdraw(ledger))
+  }, async () => txResult(await withdraw(ledger)))
 
   app.post<{ Body: { name: string, to: string } }>(`${API_PREFIX}/transfer`, {
     schema: { tags: ['ledger'], summary: 'Transfer ownership of a model name', security: [{ apiToken: [] }], body: Type.Object({ name: Type.String(), to: Type.String() }, { additionalProperties: false }), response: withErrors({ 200: TxResult }) }
-  }, async request => txResult(await transferModel(ledger, { name: request.body.name, to: address(request.body.to, 'Recipient') }))
+  }, async request => txResult(await transferModel(ledger, { name: request.body.name, to: address(request.body.to, 'Recipient') })))
 
   app.post<{ Body: { name: string, price?: string, rentPrice?: string, period?: string } }>(`${API_PREFIX}/market/list`, {
     schema: {
@@ -107,16 +107,16 @@ export async function ledgerRoutes (app: FastifyInstance, { components }: { comp
       name,
       ...(price != null ? { price: parseTokens(price) } : {}),
       ...(rentPrice != null ? { rentPrice: parseTokens(rentPrice), rentPeriod: parseDuration(period!) } : {})
-    })
+    }))
   })
 
   app.post<{ Body: { name: string } }>(`${API_PREFIX}/market/unlist`, {
     schema: { tags: ['market'], summary: 'Take a model off the market', security: [{ apiToken: [] }], body: NameBody, response: withErrors({ 200: TxResult }) }
-  }, async request => txResult(await unlistModel(ledger, { name: request.body.name }))
+  }, async request => txResult(await unlistModel(ledger, { name: request.body.name })))
 
   app.post<{ Body: { name: string } }>(`${API_PREFIX}/market/buy`, {
     schema: { tags: ['market'], summary: 'Buy a perpetual licence', security: [{ apiToken: [] }], body: NameBody, response: withErrors({ 200: TxResult }) }
-  }, async request => txResult(await buyLicense(ledger, { name: request.body.name }))
+  }, async request => txResult(await buyLicense(ledger, { name: request.body.name })))
 
   app.post<{ Body: { name: string, periods?: number } }>(`${API_PREFIX}/market/rent`, {
     schema: {
@@ -126,7 +126,7 @@ export async function ledgerRoutes (app: FastifyInstance, { components }: { comp
       body: Type.Object({ name: Type.String(), periods: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })) }, { additionalProperties: false }),
       response: withErrors({ 200: TxResult })
     }
-  }, async request => txResult(await rentLicense(ledger, { name: request.body.name, periods: request.body.periods ?? 1 }))
+  }, async request => txResult(await rentLicense(ledger, { name: request.body.name, periods: request.body.periods ?? 1 })))
 
   app.get<{ Params: { name: string } }>(`${API_PREFIX}/market/listings/:name`, {
     schema: { tags: ['market'], summary: 'A model\'s listing', params: Type.Object({ name: Type.String() }) }
