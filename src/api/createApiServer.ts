@@ -13,9 +13,12 @@ import { gatewayRoutes } from './routes/gateway.ts'
 import { oipRoutes } from './routes/oip.ts'
 import { serviceRoutes } from './routes/services.ts'
 import { ledgerRoutes } from './routes/ledger.ts'
+import { auditRoutes } from './routes/audit.ts'
 import type { Identity } from '../identity/identity.ts'
 import type { InferenceService } from '../inference/createInferenceService.ts'
 import type { LedgerService } from '../ledger/createLedgerService.ts'
+import type { LicenceGate } from '../market/licenceGate.ts'
+import type { ReceiptBook } from '../market/receiptBook.ts'
 import type { Host } from '../net/createNetwork.ts'
 import type { FollowService, FollowServiceComponents } from '../registry/followService.ts'
 
@@ -30,6 +33,9 @@ export interface ApiComponents {
   home: string
   pullTimeoutMs: number
   ledger: LedgerService
+  /** Re-reads listings after a change, so a new listing is enforced at once. */
+  licences: Pick<LicenceGate, 'refresh'>
+  receipts: Pick<ReceiptBook, 'get' | 'ofModel' | 'anchor'>
   networkId: string
   inference: Pick<InferenceService, 'run' | 'resolveModel' | 'runRemote' | 'serve' | 'unserve' | 'served' | 'providers'>
   apiToken: string
@@ -110,6 +116,7 @@ export async function createApiServer (components: ApiComponents): Promise<ApiSe
   await app.register(oipRoutes, { components })
   await app.register(serviceRoutes, { components })
   await app.register(ledgerRoutes, { components })
+  await app.register(auditRoutes, { components })
 
   return {
     app,

@@ -338,6 +338,23 @@ export function createCli (): Command {
       printResult(g, deployment, () => `Deployed on chain ${deployment.chainId}; wrote ${options.output}\n${Object.entries(deployment.contracts).map(([name, address]) => `${name.padEnd(12)} ${address}`).join('\n')}`)
     }))
 
+  program.command('audit <ref>')
+    .description('the on-chain trail of a model: registration, versions, publishers, listings, sales, rentals, royalties, usage anchors')
+    .option('--proof <receipt-hash>', 'verify a usage receipt served by this node against its anchored Merkle root')
+    .action(action(async (ref: string, options: { proof?: string }, command: Command) => {
+      const g = globals(command)
+      const audit = await (await client(g)).audit(ref, options.proof)
+      printResult(g, audit, () => [
+        `${audit.name} on chain ${audit.chainId}`,
+        ...audit.events.map((e: any) => `  block ${String(e.blockNumber).padStart(6)}  ${new Date(e.timestamp * 1000).toISOString()}  ${e.eventName.padEnd(18)} ${e.actor}  ${Object.entries(e.args).filter(([k]) => !['nameHash'].includes(k)).map(([k, v]) => `${k}=${String(v)}`).join(' ')}  tx ${e.transactionHash}`),
+        'Manifests:',
+        ...audit.manifests.map((m: any) => `  ${m.version.padEnd(12)} ${m.cid}  ${m.valid ? `signature valid (${m.signer})` : `NOT VALID: ${m.reason ?? 'name or version mismatch'}`}`),
+        `Usage: ${audit.usage.anchors.length} anchor(s), ${audit.usage.anchoredReceipts} receipt(s) anchored; ${audit.usage.receiptsServedHere} served by this node${audit.usage.recent.length > 0 ? `; latest ${audit.usage.recent.at(-1)}` : ''}`,
+        ...(audit.proof != null ? [`Receipt ${audit.proof.hash}: signed by ${audit.proof.signer} (${audit.proof.signatureValid ? 'valid' : 'INVALID'}), anchor ${audit.proof.anchorId ?? '-'}: ${audit.proof.included ? 'included in the anchored root' : 'NOT PROVEN'}`] : [])
+      ].join('\n'))
+      if (audit.proof != null && audit.proof.included !== true) process.exitCode = 1
+    }))
+
   program.command('balance')
     .description('gas, tokens and withdrawable earnings of the node\'s account')
     .action(action(async (_options: unknown, command: Command) => {

@@ -113,6 +113,7 @@ export async function createClient (options: ClientOptions = {}) {
       if (last?.type === 'error') throw new ApiError(502, last, last.message)
       throw new ApiError(502, undefined, 'The pull ended without a result.')
     },
+    audit: async (value: string, proof?: string) => await json<any>('GET', `${API_PREFIX}/audit/${ref(value)}${proof != null ? `?proof=${encodeURIComponent(proof)}` : ''}`),
     chain: async () => await json<ChainInfo>('GET', `${API_PREFIX}/chain`),
     faucet: async (address?: string) => await json<Record<string, string>>('POST', `${API_PREFIX}/chain/faucet`, jsonBody(address != null ? { address } : {})),
     balance: async () => await json<{ address: string, eth: string, tokens: string, withdrawable: string }>('GET', `${API_PREFIX}/balance`),

@@ -8,7 +8,11 @@ import { createInferenceService, type InferenceService } from '../inference/crea
 import { createLedgerService, type LedgerService } from '../ledger/createLedgerService.ts'
 import { FollowService } from '../registry/followService.ts'
 import { LocalIndex } from '../registry/localIndex.ts'
-import { BlockStore } from '../storage/blockstore.ts'
+import { BlockNotFoundError, BlockStore } from '../storage/blockstore.ts'
+import { LicenceGate } from '../market/licenceGate.ts'
+import { ReceiptBook } from '../market/receiptBook.ts'
+import { MANIFEST_CODEC } from '../manifest/manifest.ts'
+import { addressFromPeerId } from '../identity/identity.ts'
 import { logger } from '../utils/logger.ts'
 import { RateLimiter } from '../utils/rateLimiter.ts'
 import { RwLock } from '../utils/rwLock.ts'
@@ -18,6 +22,9 @@ import { openHome, readApiToken } from './initHome.ts'
 import type { Identity } from '../identity/identity.ts'
 import type { FollowServiceComponents } from '../registry/followService.ts'
 import type { PullComponents } from '../registry/pullModel.ts'
+import type { AbortOptions } from '@libp2p/interface'
+import type { Blockstore } from 'interface-blockstore'
+import type { CID } from 'multiformats/cid'
 
 const log = logger('node')
 
@@ -66,9 +73,11 @@ export async function createNode (input: NodeConfigInput = {}): Promise<Mycelium
   const store = new BlockStore(paths.blocks)
   const index = new LocalIndex(paths.indexDb)
   const networkId = config.network ?? ledger.info().network
+  const gate = new LicenceGate({ index, store, ledger: ledger.ledger })
+  const receipts = new ReceiptBook({ file: paths.receiptsDb, account: identity.account, ledger: ledger.ledger })
   const network = await createNetwork({
     identity,
-    blockstore: store.backing,
+    blockstore: bitswapBlockstore(store, gate),
     network: networkId,
     listen: config.listen,
     bootstrap: config.bootstrap,
@@ -111,8 +120,17 @@ export async function createNode (input: NodeConfigInput = {}): Promise<Mycelium
     async start () {
       await store.open()
       await network.start()
+      await gate.start()
+      receipts.start()
       await registerFetchHandler(host(), {
         store,
+        canServe: async (peer, cid) => await gate.canServe(peer, cid),
+        onServed: (peer, cid) => {
+          // A pull is served when its manifest is: one signed receipt per version fetched.
+          const entry = cid.code === MANIFEST_CODEC ? index.byCid(cid.toString()) : undefined
+          if (entry == null || peer.type !== 'secp256k1') return
+          void receipts.record({ kind: 'pull', model: entry.name, manifestCid: entry.cid, consumer: addressFromPeerId(peer) }).catch(err => { log.error('recording a receipt failed: %s', err.message) })
+        },
         resolveName: (name, version) => (version != null ? index.byNameVersion(name, version) : index.newest(name))?.cid,
         rateLimiter: config.serveRate != null ? new RateLimiter(config.serveRate) : undefined
       })
@@ -128,6 +146,8 @@ export async function createNode (input: NodeConfigInput = {}): Promise<Mycelium
       await node.api.close()
       await fs.rm(paths.apiUrlFile, { force: true })
       await follows.stop()
+      gate.stop()
+      await receipts.stop()
       await inference.stop()
       announcer.stop()
       await components.storeLock.exclusive(async () => {})
@@ -138,8 +158,31 @@ export async function createNode (input: NodeConfigInput = {}): Promise<Mycelium
       log('node stopped')
     }
   }
-  node.api = await createApiServer({ registry: components, follows, identity, host, home: paths.root, apiToken, apiUrl: () => node.apiUrl, pullTimeoutMs: config.pullTimeoutMs, inference, ledger, networkId })
+  node.api = await createApiServer({ registry: components, follows, identity, host, home: paths.root, apiToken, apiUrl: () => node.apiUrl, pullTimeoutMs: config.pullTimeoutMs, inference, ledger, licences: gate, receipts, networkId })
   return node
+}
+
+/**
+ * Bitswap serves whoever asks without saying who asks, so it never serves blocks of listed
+ * models; those go only over the fetch protocol, which checks the licence of the requesting peer.
+ */
+function bitswapBlockstore (store: BlockStore, gate: LicenceGate): Blockstore {
+  const backing = store.backing
+  return new Proxy(backing, {
+    get (target, property, receiver) {
+      if (property === 'get') {
+        return async function * (cid: CID, options?: AbortOptions) {
+          if (gate.modelOf(cid) != null) throw new BlockNotFoundError(cid)
+          yield * target.get(cid, options)
+        }
+      }
+      if (property === 'has') {
+        return async (cid: CID, options?: AbortOptions) => gate.modelOf(cid) == null && await target.has(cid, options)
+      }
+      const value = Reflect.get(target, property, receiver)
+      return typeof value === 'function' ? value.bind(target) : value
+    }
+  })
 }
 
 async function assertNotRunning (paths: HomePaths): Promise<void> {

@@ -14,6 +14,8 @@ export interface HomePaths {
   tmp: string
   /** The embedded chain's journal and contracts file. */
   chain: string
+  /** Signed usage receipts of what this node served, and their anchors. */
+  receiptsDb: string
 }
 
 export function resolveHome (home?: string): string {
@@ -31,7 +33,8 @@ export function homePaths (home?: string): HomePaths {
     blocks: path.join(root, 'blocks'),
     indexDb: path.join(root, 'index.sqlite'),
     tmp: path.join(root, 'tmp'),
-    chain: path.join(root, 'chain')
+    chain: path.join(root, 'chain'),
+    receiptsDb: path.join(root, 'receipts.sqlite')
   }
 }
 

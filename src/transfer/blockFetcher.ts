@@ -157,7 +157,7 @@ export class BlockFetcher {
               state.lacks.add(key)
               this.requeue([{ cid, size: batch.find(b => b.cid.equals(cid))?.size }])
               if ([...this.peers.values()].every(other => other.dropped || other.lacks.has(key))) {
-                this.reasons.push(`no provider has block ${key} (${result})`)
+                this.reasons.push(result === 'denied' ? `every provider refused block ${key}: a licence is needed (\`myc market buy|rent NAME\`)` : `no provider has block ${key}`)
               }
               return
             }

@@ -103,16 +103,22 @@ export async function ledgerRoutes (app: FastifyInstance, { components }: { comp
     const { name, price, rentPrice, period } = request.body
     if (price == null && rentPrice == null) throw new InvalidInputError('Give a purchase price (--price), a rental price (--rent) or both.')
     if (rentPrice != null && period == null) throw new InvalidInputError('A rental price needs a rental period (--period, e.g. 30d).')
-    return txResult(await listModel(ledger, {
+    const result = await listModel(ledger, {
       name,
       ...(price != null ? { price: parseTokens(price) } : {}),
       ...(rentPrice != null ? { rentPrice: parseTokens(rentPrice), rentPeriod: parseDuration(period!) } : {})
-    }))
+    })
+    await components.licences.refresh()
+    return txResult(result)
   })
 
   app.post<{ Body: { name: string } }>(`${API_PREFIX}/market/unlist`, {
     schema: { tags: ['market'], summary: 'Take a model off the market', security: [{ apiToken: [] }], body: NameBody, response: withErrors({ 200: TxResult }) }
-  }, async request => txResult(await unlistModel(ledger, { name: request.body.name })))
+  }, async request => {
+    const result = await unlistModel(ledger, { name: request.body.name })
+    await components.licences.refresh()
+    return txResult(result)
+  })
 
   app.post<{ Body: { name: string } }>(`${API_PREFIX}/market/buy`, {
     schema: { tags: ['market'], summary: 'Buy a perpetual licence', security: [{ apiToken: [] }], body: NameBody, response: withErrors({ 200: TxResult }) }

@@ -56,6 +56,7 @@ export async function modelRoutes (app: FastifyInstance, { components }: { compo
       socket.once('close', onClose)
       const { cid, manifest } = await publishModel(registry, { ...metadata, files: localFilesOf(body?.localFiles), signal: controller.signal }).finally(() => { socket.off('close', onClose) })
       void provide(registry, cid, manifest)
+      await components.licences.refresh()
       return await reply.status(201).send({ cid: cid.toString(), name: manifest.name, version: manifest.version, manifest: manifestToJson(manifest) })
     }
     const parts = request.parts()
@@ -68,6 +69,7 @@ export async function modelRoutes (app: FastifyInstance, { components }: { compo
     const metadata = parsePublishMetadata(typeof field === 'string' ? field : JSON.stringify(field))
     const { cid, manifest } = await publishModel(registry, { ...metadata, files: filesOf(parts) })
     void provide(registry, cid, manifest)
+    await components.licences.refresh()
     return await reply.status(201).send({ cid: cid.toString(), name: manifest.name, version: manifest.version, manifest: manifestToJson(manifest) })
   })
 

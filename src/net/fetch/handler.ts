@@ -18,6 +18,8 @@ export interface FetchServerComponents {
   resolveName?: (name: string, version?: string) => string | undefined
   /** Limits upload bandwidth (`--serve-rate`). */
   rateLimiter?: RateLimiter
+  /** Told of every block served (usage receipts). */
+  onServed?: (peer: PeerId, cid: CID) => void
 }
 
 const FRAME_NOT_FOUND_BYTES = Uint8Array.of(FRAME_NOT_FOUND)
@@ -37,12 +39,13 @@ export async function registerFetchHandler (libp2p: Pick<Libp2p, 'handle'>, comp
   }, { maxInboundStreams: FETCH_MAX_INBOUND_STREAMS, maxOutboundStreams: FETCH_MAX_OUTBOUND_STREAMS })
 }
 
-async function serve (stream: Stream, peer: PeerId, { store, canServe, resolveName, rateLimiter }: FetchServerComponents): Promise<void> {
+async function serve (stream: Stream, peer: PeerId, { store, canServe, resolveName, rateLimiter, onServed }: FetchServerComponents): Promise<void> {
   const lp = lpStream(stream, { maxDataLength: MAX_FETCH_REQUEST_BYTES })
   const request = decodeRequest((await lp.read({ signal: AbortSignal.timeout(FETCH_REQUEST_TIMEOUT_MS) })).subarray())
   const allowed = async (cid: CID): Promise<boolean> => canServe == null || await canServe(peer, cid)
   if (request.op === 'have') {
-    const have = await Promise.all(request.cids.map(async cid => await store.has(cid) && await allowed(cid)))
+    // Presence only: a peer without a licence learns it is refused when it asks for the blocks.
+    const have = await Promise.all(request.cids.map(async cid => await store.has(cid)))
     await lp.write(encodeJson({ have }))
   } else if (request.op === 'resolve') {
     await lp.write(encodeJson({ cid: resolveName?.(request.name, request.version) ?? null }))
@@ -63,6 +66,7 @@ async function serve (stream: Stream, peer: PeerId, { store, canServe, resolveNa
       if (bytes.byteLength > MAX_BLOCK_BYTES) throw new MalformedMessageError(`block ${cid} exceeds the block size limit`)
       await rateLimiter?.take(bytes.byteLength)
       await lp.write(new Uint8ArrayList(FRAME_BLOCK_BYTES, bytes))
+      onServed?.(peer, cid)
     }
   }
   await stream.close()

@@ -1,0 +1,91 @@
+import { Type } from '@sinclair/typebox'
+import { InvalidInputError } from '../../errors.ts'
+import { readModelEvents } from '../../ledger/actions/readModelEvents.ts'
+import { verifyAnchoredReceipt } from '../../ledger/actions/verifyAnchoredReceipt.ts'
+import { recoverUsageReceiptSigner } from '../../ledger/receipts.ts'
+import { parseNameRef } from '../../manifest/validate.ts'
+import { verifyManifestSignature } from '../../manifest/sign.ts'
+import { fetchManifest } from '../../registry/fetchManifest.ts'
+import { parseCid } from '../../storage/blockstore.ts'
+import { API_PREFIX } from '../constants.ts'
+import type { ApiComponents } from '../createApiServer.ts'
+import type { FastifyInstance } from 'fastify'
+
+/** How long the audit waits for a manifest it does not store before reporting it unchecked. */
+const MANIFEST_FETCH_MS = 5_000
+
+const json = (value: unknown): unknown => JSON.parse(JSON.stringify(value, (_key, v) => typeof v === 'bigint' ? v.toString() : v))
+
+/**
+ * `myc audit`: the chronological on-chain trail of a model — registration, versions, publishers,
+ * listings, sales, rentals, royalties, usage anchors — each manifest checked against its signature,
+ * and any receipt's inclusion proof checked against its anchored root.
+ */
+export async function auditRoutes (app: FastifyInstance, { components }: { components: ApiComponents }): Promise<void> {
+  const ledger = components.ledger.ledger
+
+  app.get<{ Params: { ref: string }, Querystring: { proof?: string } }>(`${API_PREFIX}/audit/:ref`, {
+    schema: {
+      tags: ['ledger'],
+      summary: 'The on-chain trail of a model, with manifests cross-checked; ?proof=RECEIPT_HASH verifies a usage receipt against its anchor',
+      params: Type.Object({ ref: Type.String() }),
+      querystring: Type.Object({ proof: Type.Optional(Type.String()) })
+    }
+  }, async request => {
+    const name = nameOf(components, request.params.ref)
+    const events = await readModelEvents(ledger, { name })
+    const manifests = []
+    for (const event of events) {
+      if (event.eventName !== 'VersionAdded') continue
+      const cid = String(event.args.manifestCid)
+      try {
+        const { manifest } = await fetchManifest(components.registry, cid, { timeoutMs: MANIFEST_FETCH_MS })
+        const signature = await verifyManifestSignature(manifest)
+        manifests.push({
+          cid,
+          version: manifest.version,
+          signer: signature.signer,
+          valid: signature.valid && manifest.name === name && manifest.version === String(event.args.label),
+          ...(signature.reason != null ? { reason: signature.reason } : {})
+        })
+      } catch (err: any) {
+        manifests.push({ cid, version: String(event.args.label), valid: false, reason: `manifest unavailable: ${err.shortMessage ?? err.message}` })
+      }
+    }
+    const anchors = events.filter(event => event.eventName === 'Anchored').map(event => ({ anchorId: String(event.args.anchorId), count: Number(event.args.count), blockNumber: event.blockNumber.toString(), actor: event.actor }))
+    const served = components.receipts.ofModel(name)
+    let proof
+    if (request.query.proof != null) {
+      const stored = components.receipts.get(request.query.proof)
+      if (stored == null) throw new InvalidInputError(`No receipt ${request.query.proof} is kept by this node.`, { status: 404, hint: 'Receipts are kept by the node that served the interaction; ask it.' })
+      if (stored.anchorId == null) await components.receipts.anchor()
+      const anchored = components.receipts.get(request.query.proof)!
+      const signer = await recoverUsageReceiptSigner(anchored)
+      proof = {
+        hash: anchored.hash,
+        receipt: anchored.receipt,
+        signer,
+        signatureValid: signer.toLowerCase() === anchored.receipt.provider.toLowerCase(),
+        anchorId: anchored.anchorId,
+        proof: anchored.proof,
+        included: anchored.anchorId != null && await verifyAnchoredReceipt(ledger, { anchorId: anchored.anchorId, receiptHash: anchored.hash, proof: anchored.proof ?? [] })
+      }
+    }
+    return json({
+      name,
+      chainId: ledger.chainId,
+      events,
+      manifests,
+      usage: { anchors, anchoredReceipts: anchors.reduce((sum, a) => sum + a.count, 0), receiptsServedHere: served.length, unanchoredHere: served.filter(r => r.anchorId == null).length, recent: served.slice(-5).map(r => r.hash) },
+      ...(proof != null ? { proof } : {})
+    })
+  })
+}
+
+function nameOf (components: ApiComponents, ref: string): string {
+  const cid = parseCid(ref)
+  if (cid == null) return parseNameRef(ref).name
+  const entry = components.registry.index.byCid(cid.toString())
+  if (entry == null) throw new InvalidInputError(`${ref} is not stored here; audit it by name.`, { status: 404, code: 'UNKNOWN_REF' })
+  return entry.name
+}

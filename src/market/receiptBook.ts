@@ -1,0 +1,140 @@
+import { randomBytes } from 'node:crypto'
+import { DatabaseSync } from 'node:sqlite'
+import { bytesToHex, type Address, type Hex, type LocalAccount } from 'viem'
+import { anchorReceipts } from '../ledger/actions/anchorReceipts.ts'
+import { signUsageReceipt, type SignedUsageReceipt, type UsageReceipt } from '../ledger/receipts.ts'
+import { logger } from '../utils/logger.ts'
+import type { Ledger } from '../ledger/createLedger.ts'
+
+const log = logger('market:receipts')
+
+/** A batch is anchored once it holds this many receipts, or after ANCHOR_INTERVAL_MS, whichever comes first. */
+export const ANCHOR_BATCH = 100
+export const ANCHOR_INTERVAL_MS = 10_000
+
+export interface StoredReceipt {
+  hash: Hex
+  receipt: UsageReceipt
+  signature: Hex
+  anchorId?: bigint
+  proof?: Hex[]
+}
+
+export interface RecordParameters {
+  kind: string
+  model: string
+  manifestCid: string
+  consumer: Address
+  amount?: bigint
+}
+
+/**
+ * Usage receipts of what this node served, signed by its key, kept in the node home and anchored
+ * on chain in batches: one transaction per batch carries the Merkle root, and every receipt keeps
+ * the proof that it is in the batch.
+ */
+export class ReceiptBook {
+  private readonly db: DatabaseSync
+  private readonly account: LocalAccount
+  private readonly ledger: Ledger
+  private timer: NodeJS.Timeout | undefined
+  private anchoring: Promise<void> | undefined
+
+  constructor ({ file, account, ledger }: { file: string, account: LocalAccount, ledger: Ledger }) {
+    this.account = account
+    this.ledger = ledger
+    this.db = new DatabaseSync(file)
+    this.db.exec(`
+      PRAGMA journal_mode = WAL;
+      CREATE TABLE IF NOT EXISTS receipts (
+        hash TEXT PRIMARY KEY,
+        model TEXT NOT NULL,
+        receipt TEXT NOT NULL,
+        signature TEXT NOT NULL,
+        anchor_id TEXT,
+        proof TEXT
+      );
+      CREATE INDEX IF NOT EXISTS receipts_pending ON receipts (anchor_id) WHERE anchor_id IS NULL;
+      CREATE INDEX IF NOT EXISTS receipts_model ON receipts (model);
+    `)
+  }
+
+  start (): void {
+    this.timer = setInterval(() => { void this.anchor() }, ANCHOR_INTERVAL_MS)
+    this.timer.unref()
+  }
+
+  /** Anchors what is pending, then closes the book. */
+  async stop (): Promise<void> {
+    clearInterval(this.timer)
+    await this.anchor()
+    this.db.close()
+  }
+
+  async record ({ kind, model, manifestCid, consumer, amount = 1n }: RecordParameters): Promise<SignedUsageReceipt> {
+    const receipt: UsageReceipt = {
+      kind,
+      model,
+      manifestCid,
+      provider: this.account.address,
+      consumer,
+      amount,
+      timestamp: BigInt(Math.floor(Date.now() / 1000)),
+      nonce: bytesToHex(randomBytes(32))
+    }
+    const signed = await signUsageReceipt(this.account, receipt)
+    this.db.prepare('INSERT INTO receipts (hash, model, receipt, signature) VALUES (?, ?, ?, ?)').run(signed.hash, model, JSON.stringify(receipt, (_key, value) => typeof value === 'bigint' ? value.toString() : value), signed.signature)
+    if (this.pendingCount() >= ANCHOR_BATCH) void this.anchor()
+    return signed
+  }
+
+  get (hash: string): StoredReceipt | undefined {
+    const row = this.db.prepare('SELECT * FROM receipts WHERE hash = ?').get(hash.toLowerCase()) as Row | undefined
+    return row != null ? toStored(row) : undefined
+  }
+
+  ofModel (model: string): StoredReceipt[] {
+    return (this.db.prepare('SELECT * FROM receipts WHERE model = ? ORDER BY rowid').all(model) as unknown as Row[]).map(toStored)
+  }
+
+  /** Anchors every pending receipt, one batch (one transaction) per model. */
+  async anchor (): Promise<void> {
+    if (this.anchoring != null) return await this.anchoring
+    const run = (async () => {
+      try {
+        const rows = this.db.prepare('SELECT hash, model FROM receipts WHERE anchor_id IS NULL ORDER BY rowid').all() as Array<{ hash: Hex, model: string }>
+        const byModel = new Map<string, Hex[]>()
+        for (const row of rows) byModel.set(row.model, [...(byModel.get(row.model) ?? []), row.hash])
+        for (const [model, hashes] of byModel) {
+          const result = await anchorReceipts(this.ledger, { receipts: hashes, subject: { model } })
+          const update = this.db.prepare('UPDATE receipts SET anchor_id = ?, proof = ? WHERE hash = ?')
+          this.db.exec('BEGIN')
+          hashes.forEach((hash, i) => update.run(result.anchorId.toString(), JSON.stringify(result.tree.proofAt(i)), hash))
+          this.db.exec('COMMIT')
+          log('anchored %d receipts of %s as anchor %d', hashes.length, model, result.anchorId)
+        }
+      } catch (err: any) {
+        log.error('anchoring receipts failed (will retry): %s', err.message)
+      }
+    })()
+    // Cleared only after it is set: a run with nothing to anchor finishes before `run` is assigned.
+    this.anchoring = run.finally(() => { this.anchoring = undefined })
+    await this.anchoring
+  }
+
+  private pendingCount (): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM receipts WHERE anchor_id IS NULL').get() as { n: number }).n
+  }
+}
+
+interface Row { hash: Hex, model: string, receipt: string, signature: Hex, anchor_id: string | null, proof: string | null }
+
+function toStored (row: Row): StoredReceipt {
+  const parsed = JSON.parse(row.receipt)
+  return {
+    hash: row.hash,
+    receipt: { ...parsed, amount: BigInt(parsed.amount), timestamp: BigInt(parsed.timestamp) },
+    signature: row.signature,
+    ...(row.anchor_id != null ? { anchorId: BigInt(row.anchor_id), proof: JSON.parse(row.proof ?? '[]') } : {})
+  }
+}
