@@ -103,7 +103,7 @@ export class BlockFetcher {
     while (this.pending.size > 0) {
       this.signal?.throwIfAborted()
       if (this.failure != null) throw this.failure
-      if (this.discoveryDone && this.activePeers === 0) {
+      if (this.discoveryDone && (this.activePeers === 0 || this.everyoneRefuses())) {
         throw new NoProvidersError(this.pending.size, Date.now() - lastProgress, this.reasons.length > 0 ? this.reasons.slice(-5) : ['no peer has it'])
       }
       if (this.pending.size !== lastPending) {
@@ -186,6 +186,13 @@ export class BlockFetcher {
     } finally {
       state.workers--
     }
+  }
+
+  /** Nothing in flight and every remaining block refused by every provider: waiting cannot help. */
+  private everyoneRefuses (): boolean {
+    if (this.queue.length !== this.pending.size) return false
+    const active = [...this.peers.values()].filter(state => !state.dropped)
+    return this.queue.every(block => active.every(state => state.lacks.has(block.cid.toString())))
   }
 
   private aborted (): boolean {

@@ -5,6 +5,7 @@ import { balanceOf } from '../../ledger/actions/balanceOf.ts'
 import { buyLicense } from '../../ledger/actions/buyLicense.ts'
 import { getLicense } from '../../ledger/actions/getLicense.ts'
 import { getListing } from '../../ledger/actions/getListing.ts'
+import { licensedNames } from '../../ledger/actions/licensedNames.ts'
 import { listModel } from '../../ledger/actions/listModel.ts'
 import { rentLicense } from '../../ledger/actions/rentLicense.ts'
 import { transferModel } from '../../ledger/actions/transferModel.ts'
@@ -147,7 +148,7 @@ export async function ledgerRoutes (app: FastifyInstance, { components }: { comp
   }, async request => {
     const names = request.query.names != null
       ? request.query.names.split(',').filter(name => name !== '')
-      : [...new Set([...components.registry.index.list().map(v => v.name), ...components.registry.index.follows().map(f => f.name)])]
+      : await licensedNames(ledger)
     const licenses = []
     for (const name of names) {
       const listing = await getListing(ledger, { name })
