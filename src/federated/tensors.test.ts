@@ -163,3 +163,13 @@ describe('safetensors codec', () => {
       err instanceof InvalidWeightsFileError && err.shortMessage.startsWith('bafy123: truncated safetensors file'))
   })
 })
+
+describe('decodeSafetensors on a Node Buffer', () => {
+  it('reads the tensor, not the Buffer pool around it', async () => {
+    const { encodeSafetensors, decodeSafetensors } = await import('./tensors.ts')
+    const encoded = encodeSafetensors([{ name: 'w', shape: [3], data: new Float32Array([1, 2, 3]) }])
+    // Buffer.from of a small array lands in Node's shared pool, like the result of a small readFile.
+    const decoded = decodeSafetensors(Buffer.from(encoded))
+    assert.deepEqual(Array.from(decoded[0].data), [1, 2, 3])
+  })
+})

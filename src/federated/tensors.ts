@@ -378,8 +378,9 @@ function writeF32 (bytes: Uint8Array, position: number, data: Float32Array): voi
 
 function readF32 (bytes: Uint8Array, position: number, count: number): Float32Array {
   if (LITTLE_ENDIAN_HOST) {
-    // slice() copies into a fresh, aligned buffer (the data section may start at any offset).
-    return new Float32Array(bytes.slice(position, position + count * BYTES_PER_F32).buffer)
+    // A copy into a fresh, aligned buffer (the data section may start at any offset). Uint8Array's
+    // slice copies even for a Node Buffer, whose own slice() is only a view into a shared pool.
+    return new Float32Array(Uint8Array.prototype.slice.call(bytes, position, position + count * BYTES_PER_F32).buffer)
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset + position, count * BYTES_PER_F32)
   const out = new Float32Array(count)

@@ -21,8 +21,10 @@ export const FETCH_REQUESTS_IN_FLIGHT_PER_PEER = 2
 /** Transient failures a provider may have before it is dropped from a pull. */
 export const FETCH_MAX_PEER_FAILURES = 3
 
-export const HAVE_TIMEOUT_MS = 3_000
+export const HAVE_TIMEOUT_MS = 10_000
 export const DHT_FIND_PROVIDERS_TIMEOUT_MS = 5_000
+/** How long a pull keeps looking for a first provider before it gives up (bounded by its timeout). */
+export const DISCOVERY_PATIENCE_MS = 5_000
 /** Default bound on a pull that finds no provider at all. */
 export const DEFAULT_PULL_TIMEOUT_MS = 30_000
 

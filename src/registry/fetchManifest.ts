@@ -3,6 +3,7 @@ import { decodeManifest, type Manifest } from '../manifest/manifest.ts'
 import { verifyManifestSignature } from '../manifest/sign.ts'
 import { DEFAULT_PULL_TIMEOUT_MS } from '../net/constants.ts'
 import { parseCid } from '../storage/blockstore.ts'
+import { DISCOVERY_PATIENCE_MS } from '../net/constants.ts'
 import { BlockFetcher } from '../transfer/blockFetcher.ts'
 import { findProviders } from '../transfer/findProviders.ts'
 import { resolveRef } from './resolveRef.ts'
@@ -23,14 +24,9 @@ export async function fetchManifest (components: PullComponents, ref: string, op
   }
   const cid = parseCid(ref) ?? await resolveFromNetwork(components, ref, options)
   const fetcher = new BlockFetcher(components, { signal: options.signal })
-  void (async () => {
-    try {
-      for await (const peer of findProviders(components, cid, options)) fetcher.addPeer(peer)
-    } finally {
-      fetcher.discoveryFinished()
-    }
-  })().catch(() => {})
-  await fetcher.fetch([{ cid }], options.timeoutMs ?? DEFAULT_PULL_TIMEOUT_MS)
+  const timeoutMs = options.timeoutMs ?? DEFAULT_PULL_TIMEOUT_MS
+  fetcher.discover(() => findProviders(components, cid, options), Math.min(timeoutMs, DISCOVERY_PATIENCE_MS))
+  await fetcher.fetch([{ cid }], timeoutMs)
   const manifest = decodeManifest(await components.store.getVerified(cid, options))
   const signature = await verifyManifestSignature(manifest)
   if (!signature.valid) throw new IntegrityError(`The manifest ${cid.toString()} has an invalid signature: ${signature.reason}.`, { code: 'INVALID_SIGNATURE' })

@@ -57,7 +57,7 @@ export async function pullModel (components: PullComponents, { ref, timeoutMs = 
   return await components.storeLock.shared(async () => {
     const manifest = await fetchVersion(components, {
       root,
-      providers: findProviders(components, root, { signal }),
+      findProviders: () => findProviders(components, root, { signal }),
       timeoutMs,
       onProgress,
       onManifest: async manifest => { if (!allowUnregistered) await assertRegistered(components, root, manifest, { signal }) },

@@ -8,6 +8,9 @@ import type { CID } from 'multiformats/cid'
 
 const log = logger('transfer:fetcher')
 
+/** Pause between discovery rounds that found nobody. */
+const DISCOVERY_RETRY_MS = 500
+
 /** Leaves are 1 MiB; internal nodes are small. Used to size batches before sizes are known. */
 const ASSUMED_BLOCK_BYTES = 1024 * 1024
 
@@ -81,6 +84,29 @@ export class BlockFetcher {
     this.peers.set(key, state)
     this.onEvent({ type: 'peer:added', peer })
     for (let i = 0; i < FETCH_REQUESTS_IN_FLIGHT_PER_PEER; i++) void this.work(state)
+  }
+
+  /**
+   * Runs provider discovery in the background: rounds of `find` until a provider is found or
+   * `patienceMs` is spent (a peer may answer slowly, announce late or appear on the DHT later).
+   */
+  discover (find: () => AsyncIterable<PeerId>, patienceMs: number): void {
+    const deadline = Date.now() + patienceMs
+    void (async () => {
+      try {
+        do {
+          try {
+            for await (const peer of find()) this.addPeer(peer)
+          } catch {
+            // A failed round only means fewer providers.
+          }
+          if (this.peers.size > 0 || this.aborted()) break
+          await new Promise(resolve => setTimeout(resolve, DISCOVERY_RETRY_MS))
+        } while (Date.now() < deadline)
+      } finally {
+        this.discoveryFinished()
+      }
+    })()
   }
 
   /** No more providers will be added: with none at all, waiting longer cannot help. */

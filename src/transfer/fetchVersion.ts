@@ -4,6 +4,7 @@ import * as raw from 'multiformats/codecs/raw'
 import { IntegrityError } from '../errors.ts'
 import { decodeManifest, type Manifest } from '../manifest/manifest.ts'
 import { verifyManifestSignature } from '../manifest/sign.ts'
+import { DISCOVERY_PATIENCE_MS } from '../net/constants.ts'
 import { BlockFetcher, type BlockFetcherComponents, type WantedBlock } from './blockFetcher.ts'
 import type { BlockStore } from '../storage/blockstore.ts'
 import type { AbortOptions, PeerId } from '@libp2p/interface'
@@ -20,8 +21,8 @@ export interface FetchVersionComponents extends BlockFetcherComponents {
 
 export interface FetchVersionParameters extends AbortOptions {
   root: CID
-  /** Providers as they are found; more may arrive while the transfer runs. */
-  providers: AsyncIterable<PeerId>
+  /** One round of provider discovery; rounds repeat while none is found (within the timeout). */
+  findProviders: () => AsyncIterable<PeerId>
   /** How long the transfer may go without any progress before it fails. */
   timeoutMs: number
   onProgress?: (event: TransferProgress) => void
@@ -33,7 +34,7 @@ export interface FetchVersionParameters extends AbortOptions {
  * Fetches a model version — its manifest, then every file DAG level by level — from all providers
  * in parallel. Blocks already stored are not fetched again, so an interrupted pull resumes.
  */
-export async function fetchVersion (components: FetchVersionComponents, { root, providers, timeoutMs, onProgress, onManifest, signal }: FetchVersionParameters): Promise<Manifest> {
+export async function fetchVersion (components: FetchVersionComponents, { root, findProviders, timeoutMs, onProgress, onManifest, signal }: FetchVersionParameters): Promise<Manifest> {
   const controller = new AbortController()
   const linked = signal != null ? AbortSignal.any([signal, controller.signal]) : controller.signal
   let fetchedBytes = 0
@@ -59,15 +60,7 @@ export async function fetchVersion (components: FetchVersionComponents, { root, 
       }
     }
   })
-  void (async () => {
-    try {
-      for await (const peer of providers) fetcher.addPeer(peer)
-    } catch {
-      // Discovery ending early only means fewer providers.
-    } finally {
-      fetcher.discoveryFinished()
-    }
-  })()
+  fetcher.discover(findProviders, Math.min(timeoutMs, DISCOVERY_PATIENCE_MS))
 
   try {
     await fetcher.fetch([{ cid: root }], timeoutMs)

@@ -83,7 +83,7 @@ export function decodeNpy (bytes: Uint8Array, name: string): Tensor {
   if (size === 1 || littleEndian === HOST_LITTLE_ENDIAN) {
     data = start % size === 0
       ? new Typed(bytes.buffer as ArrayBuffer, start, count)
-      : new Typed(bytes.slice(dataOffset, dataOffset + byteLength).buffer, 0, count)
+      : new Typed(Uint8Array.prototype.slice.call(bytes, dataOffset, dataOffset + byteLength).buffer, 0, count)
   } else {
     const swapped = new Uint8Array(byteLength)
     for (let i = 0; i < byteLength; i += size) {
