@@ -57,3 +57,13 @@ export const RPC_PROBE_TIMEOUT_MS = 10_000
 export const EXTERNAL_POLLING_INTERVAL_MS = 1_000
 /** Blocks per `eth_getLogs` request when reading the history of a model on an external chain. */
 export const LOG_RANGE_BLOCKS = 10_000n
+
+/** How long a payment channel runs when its opener does not say (one day); the contract allows up to 365 days. */
+export const DEFAULT_CHANNEL_DURATION_SECONDS = 86_400
+/**
+ * A provider accepts a voucher only if its channel runs at least this much longer: claims end at the
+ * expiry, and the claim transaction must be mined before it.
+ */
+export const VOUCHER_MIN_TIME_LEFT_SECONDS = 300
+/** Longest a payment channel may run ahead of the current time: PaymentChannels.MAX_DURATION (365 days). */
+export const MAX_CHANNEL_DURATION_SECONDS = 365 * 86_400

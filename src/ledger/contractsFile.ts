@@ -7,6 +7,11 @@ export interface ContractAddresses {
   token: Address
   marketplace: Address
   anchor: Address
+  /**
+   * PaymentChannels. Absent from contracts files written before it existed: the embedded chain deploys
+   * it on its next start; elsewhere the payment-channel actions fail with PaymentChannelsNotDeployedError.
+   */
+  paymentChannels?: Address
 }
 
 /**
@@ -22,6 +27,8 @@ export interface ContractsFile {
 }
 
 const CONTRACT_KEYS = ['registry', 'token', 'marketplace', 'anchor'] as const
+/** Contracts added after the first deployments: an older file without them stays readable. */
+const OPTIONAL_CONTRACT_KEYS = ['paymentChannels'] as const
 
 export async function readContractsFile (file: string): Promise<ContractsFile | undefined> {
   let text: string
@@ -50,6 +57,12 @@ export function parseContractsFile (text: string, source = 'contracts file'): Co
   const contracts: Partial<ContractAddresses> = {}
   for (const key of CONTRACT_KEYS) {
     const value = json.contracts?.[key]
+    if (typeof value !== 'string' || !isAddress(value)) throw bad(`contracts.${key} must be an address`)
+    contracts[key] = getAddress(value)
+  }
+  for (const key of OPTIONAL_CONTRACT_KEYS) {
+    const value = json.contracts[key]
+    if (value == null) continue
     if (typeof value !== 'string' || !isAddress(value)) throw bad(`contracts.${key} must be an address`)
     contracts[key] = getAddress(value)
   }

@@ -14,6 +14,7 @@ import {
 import { marketplaceAbi } from './artifacts/Marketplace.ts'
 import { modelRegistryAbi } from './artifacts/ModelRegistry.ts'
 import { mycTokenAbi } from './artifacts/MycToken.ts'
+import { paymentChannelsAbi } from './artifacts/PaymentChannels.ts'
 import { usageAnchorAbi } from './artifacts/UsageAnchor.ts'
 import { CONTRACTS_FILE, RPC_PROBE_TIMEOUT_MS } from './constants.ts'
 import { readContractsFile, type ContractAddresses, type ContractsFile } from './contractsFile.ts'
@@ -26,6 +27,8 @@ export interface LedgerContracts {
   token: GetContractReturnType<typeof mycTokenAbi, PublicClient>
   marketplace: GetContractReturnType<typeof marketplaceAbi, PublicClient>
   anchor: GetContractReturnType<typeof usageAnchorAbi, PublicClient>
+  /** Absent when the contracts file predates PaymentChannels (see `paymentChannelsOf`). */
+  paymentChannels: GetContractReturnType<typeof paymentChannelsAbi, PublicClient> | undefined
 }
 
 /** What the node uses to talk to the ledger: clients, contracts, and (optionally) its account. */
@@ -99,7 +102,8 @@ export async function createLedger (parameters: CreateLedgerParameters, options?
     registry: getContract({ address: addresses.registry, abi: modelRegistryAbi, client: publicClient }),
     token: getContract({ address: addresses.token, abi: mycTokenAbi, client: publicClient }),
     marketplace: getContract({ address: addresses.marketplace, abi: marketplaceAbi, client: publicClient }),
-    anchor: getContract({ address: addresses.anchor, abi: usageAnchorAbi, client: publicClient })
+    anchor: getContract({ address: addresses.anchor, abi: usageAnchorAbi, client: publicClient }),
+    paymentChannels: addresses.paymentChannels != null ? getContract({ address: addresses.paymentChannels, abi: paymentChannelsAbi, client: publicClient }) : undefined
   }
   const account = parameters.account
   const sender = account != null ? new TransactionSender({ client: publicClient, account, chainId, embedded: embedded != null }) : undefined
@@ -152,15 +156,18 @@ async function readEmbeddedDeployment (embedded: EmbeddedChain | undefined): Pro
 }
 
 async function assertDeployed (client: PublicClient, deployment: ContractsFile, rpcUrl: string | undefined, signal: AbortSignal | undefined): Promise<void> {
-  const names: Record<keyof ContractAddresses, string> = { registry: 'ModelRegistry', token: 'MycToken', marketplace: 'Marketplace', anchor: 'UsageAnchor' }
+  const names: Record<keyof ContractAddresses, string> = { registry: 'ModelRegistry', token: 'MycToken', marketplace: 'Marketplace', anchor: 'UsageAnchor', paymentChannels: 'PaymentChannels' }
   for (const key of Object.keys(names) as Array<keyof ContractAddresses>) {
     signal?.throwIfAborted()
+    const address = deployment.contracts[key]
+    // Optional contracts missing from an older file are reported when used, not here.
+    if (address == null) continue
     let code: string | undefined
     try {
-      code = await client.getCode({ address: deployment.contracts[key] })
+      code = await client.getCode({ address })
     } catch (err) {
       throw toLedgerError(err, { action: 'read the contracts', ...(rpcUrl != null ? { rpcUrl } : {}) })
     }
-    if (code == null || code === '0x') throw new ContractsNotDeployedError(names[key], deployment.contracts[key], deployment.chainId)
+    if (code == null || code === '0x') throw new ContractsNotDeployedError(names[key], address, deployment.chainId)
   }
 }

@@ -4,6 +4,7 @@ import { logger } from '../utils/logger.ts'
 import { marketplaceAbi, marketplaceBytecode } from './artifacts/Marketplace.ts'
 import { modelRegistryBytecode } from './artifacts/ModelRegistry.ts'
 import { mycTokenAbi, mycTokenBytecode } from './artifacts/MycToken.ts'
+import { paymentChannelsAbi, paymentChannelsBytecode } from './artifacts/PaymentChannels.ts'
 import { usageAnchorBytecode } from './artifacts/UsageAnchor.ts'
 import { CONTRACTS_FILE, DEFAULT_ROYALTY_BPS } from './constants.ts'
 import { readContractsFile, writeContractsFile, type ContractsFile } from './contractsFile.ts'
@@ -30,16 +31,13 @@ export interface DeployContractsParameters {
   embedded?: boolean
 }
 
-/**
- * Deploys ModelRegistry, MycToken, Marketplace and UsageAnchor in that order (so a fresh deployer
- * always gets the same addresses), then grants the minter role. Works on any EVM chain: it only signs
- * raw transactions with `deployer`.
- */
-export async function deployContracts (parameters: DeployContractsParameters, options?: { signal?: AbortSignal }): Promise<ContractsFile> {
-  const { transport, chainId, deployer } = parameters
+type Deploy = (name: string, data: `0x${string}`) => Promise<{ address: Address, blockNumber: bigint }>
+
+function deployer (parameters: Pick<DeployContractsParameters, 'transport' | 'chainId' | 'deployer' | 'embedded'>, options?: { signal?: AbortSignal }): { client: PublicClient, sender: TransactionSender, deploy: Deploy } {
+  const { transport, chainId } = parameters
   const client = createPublicClient({ chain: viemChain(chainId), transport }) as PublicClient
-  const sender = new TransactionSender({ client, account: deployer, chainId, embedded: parameters.embedded ?? false })
-  const deploy = async (name: string, data: `0x${string}`): Promise<{ address: Address, blockNumber: bigint }> => {
+  const sender = new TransactionSender({ client, account: parameters.deployer, chainId, embedded: parameters.embedded ?? false })
+  const deploy: Deploy = async (name, data) => {
     try {
       const receipt = await sender.send({ data }, options)
       if (receipt.contractAddress == null) throw new ContractsNotDeployedError(name, 'no address', chainId)
@@ -49,15 +47,31 @@ export async function deployContracts (parameters: DeployContractsParameters, op
       throw toLedgerError(err, { action: `deploy ${name}` })
     }
   }
+  return { client, sender, deploy }
+}
+
+const paymentChannelsDeployData = (token: Address): `0x${string}` =>
+  encodeDeployData({ abi: paymentChannelsAbi, bytecode: paymentChannelsBytecode, args: [token] })
+
+/**
+ * Deploys ModelRegistry, MycToken, Marketplace, UsageAnchor and PaymentChannels in that order (so a fresh
+ * deployer always gets the same addresses; contracts added later come last, so the older ones keep
+ * theirs), then grants the minter role. Works on any EVM chain: it only signs raw transactions with
+ * `deployer`.
+ */
+export async function deployContracts (parameters: DeployContractsParameters, options?: { signal?: AbortSignal }): Promise<ContractsFile> {
+  const { chainId, deployer: account } = parameters
+  const { client, sender, deploy } = deployer(parameters, options)
 
   const registry = await deploy('ModelRegistry', modelRegistryBytecode)
-  const token = await deploy('MycToken', encodeDeployData({ abi: mycTokenAbi, bytecode: mycTokenBytecode, args: [deployer.address] }))
+  const token = await deploy('MycToken', encodeDeployData({ abi: mycTokenAbi, bytecode: mycTokenBytecode, args: [account.address] }))
   const marketplace = await deploy('Marketplace', encodeDeployData({
     abi: marketplaceAbi,
     bytecode: marketplaceBytecode,
-    args: [registry.address, token.address, BigInt(parameters.royaltyBps ?? DEFAULT_ROYALTY_BPS), deployer.address]
+    args: [registry.address, token.address, BigInt(parameters.royaltyBps ?? DEFAULT_ROYALTY_BPS), account.address]
   }))
   const anchor = await deploy('UsageAnchor', usageAnchorBytecode)
+  const paymentChannels = await deploy('PaymentChannels', paymentChannelsDeployData(token.address))
   const minterRole = await client.readContract({ address: token.address, abi: mycTokenAbi, functionName: 'MINTER_ROLE' })
   for (const minter of parameters.minters ?? []) {
     try {
@@ -69,17 +83,42 @@ export async function deployContracts (parameters: DeployContractsParameters, op
 
   const deployment: ContractsFile = {
     chainId,
-    deployer: deployer.address,
+    deployer: account.address,
     deployBlock: Number(registry.blockNumber),
-    contracts: { registry: registry.address, token: token.address, marketplace: marketplace.address, anchor: anchor.address }
+    contracts: {
+      registry: registry.address,
+      token: token.address,
+      marketplace: marketplace.address,
+      anchor: anchor.address,
+      paymentChannels: paymentChannels.address
+    }
   }
   if (parameters.file != null) await writeContractsFile(parameters.file, deployment)
   return deployment
 }
 
+export interface DeployPaymentChannelsParameters extends Pick<DeployContractsParameters, 'transport' | 'chainId' | 'deployer' | 'file' | 'embedded'> {
+  /** The deployment to complete: a contracts file written before PaymentChannels existed. */
+  deployment: ContractsFile
+}
+
+/**
+ * Adds PaymentChannels (paid in the deployment's token) to an existing deployment and returns the
+ * completed contracts file (written to `file` if given). Any account may deploy it: it has no admin.
+ */
+export async function deployPaymentChannels (parameters: DeployPaymentChannelsParameters, options?: { signal?: AbortSignal }): Promise<ContractsFile> {
+  const { deployment } = parameters
+  const { deploy } = deployer(parameters, options)
+  const paymentChannels = await deploy('PaymentChannels', paymentChannelsDeployData(deployment.contracts.token))
+  const completed: ContractsFile = { ...deployment, contracts: { ...deployment.contracts, paymentChannels: paymentChannels.address } }
+  if (parameters.file != null) await writeContractsFile(parameters.file, completed)
+  return completed
+}
+
 /**
  * The contracts of the embedded chain: deployed by its genesis deployer on first start (the faucet gets
  * the minter role), recorded in `contracts.json` in the chain's directory and reused on every later start.
+ * A `contracts.json` older than PaymentChannels gets it deployed and recorded on the next start.
  */
 export async function ensureEmbeddedContracts (chain: EmbeddedChain, options?: { signal?: AbortSignal, royaltyBps?: number }): Promise<ContractsFile> {
   const file = chain.dir != null ? path.join(chain.dir, CONTRACTS_FILE) : undefined
@@ -87,7 +126,18 @@ export async function ensureEmbeddedContracts (chain: EmbeddedChain, options?: {
   const existing = file != null && !chain.startup.created ? await readContractsFile(file) : undefined
   if (existing != null) {
     if (existing.chainId !== chain.chainId) throw new ContractsNotDeployedError('ModelRegistry', existing.contracts.registry, chain.chainId)
-    return existing
+    if (existing.contracts.paymentChannels != null) return existing
+    // A chain deployed before PaymentChannels existed: add it now (its deployer's key is the chain's), so
+    // an existing dev chain keeps its models, licences and balances.
+    log('adding PaymentChannels to the contracts of %s', file)
+    return await deployPaymentChannels({
+      transport: embeddedTransport(chain),
+      chainId: chain.chainId,
+      deployer: chain.accounts.deployer,
+      deployment: existing,
+      embedded: true,
+      file
+    }, options)
   }
   return await deployContracts({
     transport: embeddedTransport(chain),

@@ -16,6 +16,7 @@ import { BaseError, type BaseErrorParameters } from '../errors.ts'
 import { marketplaceAbi } from './artifacts/Marketplace.ts'
 import { modelRegistryAbi } from './artifacts/ModelRegistry.ts'
 import { mycTokenAbi } from './artifacts/MycToken.ts'
+import { paymentChannelsAbi } from './artifacts/PaymentChannels.ts'
 import { usageAnchorAbi } from './artifacts/UsageAnchor.ts'
 import { TOKEN_DECIMALS, TOKEN_SYMBOL } from './constants.ts'
 
@@ -81,6 +82,21 @@ export class ContractsNotDeployedError extends LedgerError {
   }
 }
 
+/**
+ * The contracts file predates the PaymentChannels contract (older deployments have no `paymentChannels`).
+ * The embedded chain adds it by itself on start; an external chain needs it deployed.
+ */
+export class PaymentChannelsNotDeployedError extends LedgerError {
+  override name = 'PaymentChannelsNotDeployedError'
+  constructor (action: string, chainId: number) {
+    super(`Cannot ${action}: the contracts file of chain ${chainId} has no PaymentChannels contract (it was written before payment channels existed).`, {
+      code: 'CONTRACTS_NOT_DEPLOYED',
+      status: 503,
+      hint: 'Redeploy the contracts with `myc chain deploy --rpc URL` (or add PaymentChannels to the existing deployment with deployPaymentChannels) and use the new contracts file.'
+    })
+  }
+}
+
 export class FaucetDisabledError extends LedgerError {
   override name = 'FaucetDisabledError'
   constructor () {
@@ -126,7 +142,7 @@ type AbiError = Extract<Abi[number], { type: 'error' }>
 /** Every custom error of every contract, so a revert is decoded whichever contract raised it. */
 export const ledgerErrorsAbi: readonly AbiError[] = (() => {
   const seen = new Map<string, AbiError>()
-  for (const abi of [modelRegistryAbi, marketplaceAbi, mycTokenAbi, usageAnchorAbi] as readonly Abi[]) {
+  for (const abi of [modelRegistryAbi, marketplaceAbi, mycTokenAbi, usageAnchorAbi, paymentChannelsAbi] as readonly Abi[]) {
     for (const item of abi) {
       if (item.type === 'error') seen.set(`${item.name}(${item.inputs.map(input => input.type).join(',')})`, item)
     }
@@ -135,6 +151,8 @@ export const ledgerErrorsAbi: readonly AbiError[] = (() => {
 })()
 
 const tokens = (amount: unknown): string => `${formatUnits(BigInt(amount as bigint), TOKEN_DECIMALS)} ${TOKEN_SYMBOL}`
+const isoTime = (seconds: unknown): string => new Date(Number(seconds) * 1000).toISOString()
+const days = (seconds: unknown): string => `${Number(seconds) / 86_400} days`
 const ROLE_NAMES = new Map<string, string>([[keccak256(toHex('MINTER_ROLE')), 'minter'], [`0x${'0'.repeat(64)}`, 'admin']])
 
 type Describe = (args: readonly any[]) => { message: string, status: number, hint?: string }
@@ -163,7 +181,7 @@ const DESCRIPTIONS: Record<string, Describe> = {
   NoRental: ([name, account]) => ({ message: `${account} has never rented ${name}, so there is nothing to extend.`, status: 404, hint: 'Rent it first.' }),
   NothingToWithdraw: ([account]) => ({ message: `${account} has nothing to withdraw.`, status: 409 }),
   RoyaltyTooHigh: ([bps, max]) => ({ message: `A royalty of ${bps} basis points is above the maximum of ${max}.`, status: 400 }),
-  ReentrancyGuardReentrantCall: () => ({ message: 'Refused a reentrant call into the marketplace.', status: 409 }),
+  ReentrancyGuardReentrantCall: () => ({ message: 'Refused a reentrant call: a contract called back into the ledger in the middle of a payment.', status: 409 }),
   OwnableUnauthorizedAccount: ([account]) => ({ message: `${account} is not the marketplace's administrator.`, status: 403 }),
   SafeERC20FailedOperation: ([token]) => ({ message: `The token transfer failed (token ${token}).`, status: 402 }),
   ERC20InsufficientBalance: ([sender, balance, needed]) => ({
@@ -181,7 +199,28 @@ const DESCRIPTIONS: Record<string, Describe> = {
   AccessControlUnauthorizedAccount: ([account, role]) => ({ message: `${account} lacks the ${ROLE_NAMES.get(role) ?? role} role of the token.`, status: 403 }),
   EmptyBatch: () => ({ message: 'Cannot anchor an empty batch of receipts.', status: 400 }),
   ZeroRoot: () => ({ message: 'Cannot anchor a zero Merkle root.', status: 400 }),
-  UnknownAnchor: ([id]) => ({ message: `There is no usage anchor with id ${id}.`, status: 404 })
+  UnknownAnchor: ([id]) => ({ message: `There is no usage anchor with id ${id}.`, status: 404 }),
+  InvalidProvider: ([provider]) => ({ message: `Cannot open a payment channel to ${provider}: the provider must be another account.`, status: 400 }),
+  ZeroDeposit: () => ({ message: 'A payment channel needs a deposit.', status: 400 }),
+  InvalidDuration: ([duration, max]) => ({ message: `A payment channel runs 1 second to ${days(max)} ahead, not ${days(duration)}.`, status: 400 }),
+  UnknownChannel: ([id]) => ({ message: `There is no payment channel ${id}.`, status: 404 }),
+  NotChannelClient: ([id, caller]) => ({ message: `${caller} is not the client of payment channel ${id}.`, status: 403, hint: 'Only the account that opened a channel tops it up or reclaims it.' }),
+  NotChannelProvider: ([id, caller]) => ({ message: `${caller} is not the provider of payment channel ${id}.`, status: 403, hint: 'Only the channel\'s provider claims its vouchers.' }),
+  ChannelClosed: ([id]) => ({ message: `Payment channel ${id} is closed: its client reclaimed the rest of the deposit.`, status: 409 }),
+  ChannelExpired: ([id, expiresAt]) => ({
+    message: `Payment channel ${id} expired at ${isoTime(expiresAt)}.`,
+    status: 409,
+    hint: 'Vouchers can only be claimed before the expiry; after it the client reclaims what is left.'
+  }),
+  ChannelNotExpired: ([id, expiresAt]) => ({
+    message: `Payment channel ${id} runs until ${isoTime(expiresAt)}; its deposit can only be reclaimed after that.`,
+    status: 409,
+    hint: 'Until its expiry the provider may still claim the vouchers it holds.'
+  }),
+  EmptyTopUp: ([id]) => ({ message: `A top-up of payment channel ${id} must add tokens, time, or both.`, status: 400 }),
+  InvalidVoucherSignature: ([id, client]) => ({ message: `The voucher is not signed by ${client}, the client of payment channel ${id}.`, status: 400, hint: 'A voucher is valid only on the channel it names, on this chain and contract.' }),
+  VoucherExceedsDeposit: ([id, amount, deposit]) => ({ message: `The voucher is worth ${tokens(amount)}, more than the ${tokens(deposit)} deposited in payment channel ${id}.`, status: 402 }),
+  NothingToClaim: ([id, amount, claimed]) => ({ message: `Nothing to claim: the voucher is worth ${tokens(amount)} and payment channel ${id} has already paid ${tokens(claimed)}.`, status: 409 })
 }
 
 /** A decoded custom error as a {@link ContractRevertError}. */
