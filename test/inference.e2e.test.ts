@@ -119,8 +119,11 @@ describe('inference', () => {
   })
 
   it('serves inference to the network: providers are found, a vanished provider is failed over, malformed messages are reset', async () => {
-    const [b, c] = await Promise.all([startTestDaemon(), startTestDaemon()])
+    // B and C share C's ledger: B's calls are paid through a payment channel on it. A serves free.
+    const c = await startTestDaemon()
+    const b = await startTestDaemon({ chainFrom: c })
     others.push(b, c)
+    await b.json(['chain', 'faucet'])
     await b.json(['connect', a.multiaddrs[0]])
     assert.equal((await b.cli(['pull', cid])).code, 0)
     await a.json(['serve', 'acme/mlp', '--price', '0'])
@@ -135,6 +138,20 @@ describe('inference', () => {
     assert.equal(remote.provider, a.peerId)
     assertClose(remote.outputs.logits.data.flat(), expected)
     assert.deepEqual(await c.json(['ls']), [], 'a remote call fetches no weights')
+
+    // A paid call: C opens a channel to B and pays with a voucher; both sign the receipt; B anchors it.
+    const paid = JSON.parse((await c.cli(['infer', cid, '-i', path.join(work, 'in.json'), '--peer', b.peerId, '--json'])).stdout)
+    assert.equal(paid.provider, b.peerId)
+    assert.match(paid.receipt, /^0x[0-9a-f]{64}$/)
+    const channels = await c.json(['channels'])
+    assert.equal(channels.outgoing.length, 1)
+    assert.equal(channels.outgoing[0].spent, (10n ** 16n).toString(), 'one call at 0.01 MYC')
+    const proof = await b.json(['audit', 'acme/mlp', '--proof', paid.receipt])
+    assert.equal(proof.proof.kind, 'inference')
+    assert.equal(proof.proof.signatureValid, true, 'signed by client and provider')
+    assert.equal(proof.proof.included, true, 'anchored on chain')
+    const claimed = await b.json(['channels', 'claim'])
+    assert.deepEqual(claimed.map((c: any) => c.amount), [(10n ** 16n).toString()])
 
     // Garbage on the protocol resets that stream only.
     const raw = await createLibp2p({ transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()], services: { identify: identify() } })

@@ -25,7 +25,7 @@ describe('ledger: a model published, listed, rented and pulled, audited end to e
   before(async () => {
     work = await makeTempDir('myc-ledger-')
     a = await startTestDaemon({ ledgerNetwork: true })
-    ;[b, c] = await Promise.all([startTestDaemon({ chainFrom: a }), startTestDaemon({ chainFrom: a })])
+    ;[b, c] = await Promise.all([startTestDaemon({ chainFrom: a, ledgerNetwork: true }), startTestDaemon({ chainFrom: a, ledgerNetwork: true })])
   })
   after(async () => {
     await Promise.all([a, b, c, ...extra].map(async daemon => { await daemon?.cleanup() }))

@@ -19,6 +19,7 @@ import type { InferenceService } from '../inference/createInferenceService.ts'
 import type { LedgerService } from '../ledger/createLedgerService.ts'
 import type { LicenceGate } from '../market/licenceGate.ts'
 import type { ReceiptBook } from '../market/receiptBook.ts'
+import type { Payments } from '../market/payments.ts'
 import type { Host } from '../net/createNetwork.ts'
 import type { FollowService, FollowServiceComponents } from '../registry/followService.ts'
 
@@ -35,7 +36,8 @@ export interface ApiComponents {
   ledger: LedgerService
   /** Re-reads listings after a change, so a new listing is enforced at once. */
   licences: Pick<LicenceGate, 'refresh'>
-  receipts: Pick<ReceiptBook, 'get' | 'ofModel' | 'anchor'>
+  receipts: Pick<ReceiptBook, 'get' | 'ofModel' | 'anchor' | 'document' | 'inferenceOf'>
+  payments: Pick<Payments, 'claimAll' | 'channels'>
   networkId: string
   inference: Pick<InferenceService, 'run' | 'resolveModel' | 'runRemote' | 'serve' | 'unserve' | 'served' | 'providers'>
   apiToken: string

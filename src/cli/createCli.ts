@@ -260,12 +260,13 @@ export function createCli (): Command {
         }
       }
       const outputs = encodeJsonTensors(result.outputs, { nested: true })
-      printResult(g, { model: result.model, outputs, ...(result.provider != null ? { provider: result.provider } : {}) }, () => [
+      printResult(g, { model: result.model, outputs, ...(result.provider != null ? { provider: result.provider, receipt: result.receipt } : {}) }, () => [
         `${result.model.name}@${result.model.version}${result.provider != null ? ` (ran on ${result.provider})` : ''}`,
         ...result.outputs.map(tensor => {
           const values = (outputs[tensor.name].data as unknown[]).flat(Infinity)
           return `${tensor.name}: ${tensor.dtype}[${tensor.shape.join(', ')}] ${JSON.stringify(values.slice(0, 16))}${values.length > 16 ? ` … (${values.length} values)` : ''}`
         }),
+        ...(result.receipt != null ? [`receipt ${result.receipt}`] : []),
         ...(options.output != null ? [`Wrote ${options.output}`] : [])
       ].join('\n'))
     }))
@@ -338,6 +339,25 @@ export function createCli (): Command {
       printResult(g, deployment, () => `Deployed on chain ${deployment.chainId}; wrote ${options.output}\n${Object.entries(deployment.contracts).map(([name, address]) => `${name.padEnd(12)} ${address}`).join('\n')}`)
     }))
 
+  const channels = program.command('channels').description('payment channels for paid inference')
+  channels.command('list', { isDefault: true })
+    .description('channels opened to providers, and vouchers accepted from clients')
+    .action(action(async (_options: unknown, command: Command) => {
+      const g = globals(command)
+      const result = await (await client(g)).channels()
+      printResult(g, result, () => [
+        'Opened (as a client):', ...result.outgoing.map((c: any) => `  ${c.channelId} → ${c.provider}: spent ${formatUnits(BigInt(c.spent), 18)} of ${formatUnits(BigInt(c.deposit), 18)} MYC`),
+        'Accepted (as a provider):', ...result.incoming.map((c: any) => `  ${c.channelId} ← ${c.client}: ${formatUnits(BigInt(c.accepted), 18)} MYC, claimed ${formatUnits(BigInt(c.claimed), 18)}`)
+      ].join('\n'))
+    }))
+  channels.command('claim')
+    .description('claim the latest voucher of every channel (provider)')
+    .action(action(async (_options: unknown, command: Command) => {
+      const g = globals(command)
+      const claimed = await (await client(g)).claimChannels()
+      printResult(g, claimed, () => claimed.length === 0 ? 'Nothing to claim.' : claimed.map(c => `Claimed ${formatUnits(BigInt(c.amount), 18)} MYC from ${c.channelId}`).join('\n'))
+    }))
+
   program.command('audit <ref>')
     .description('the on-chain trail of a model: registration, versions, publishers, listings, sales, rentals, royalties, usage anchors')
     .option('--proof <receipt-hash>', 'verify a usage receipt served by this node against its anchored Merkle root')
@@ -350,7 +370,7 @@ export function createCli (): Command {
         'Manifests:',
         ...audit.manifests.map((m: any) => `  ${m.version.padEnd(12)} ${m.cid}  ${m.valid ? `signature valid (${m.signer})` : `NOT VALID: ${m.reason ?? 'name or version mismatch'}`}`),
         `Usage: ${audit.usage.anchors.length} anchor(s), ${audit.usage.anchoredReceipts} receipt(s) anchored; ${audit.usage.receiptsServedHere} served by this node${audit.usage.recent.length > 0 ? `; latest ${audit.usage.recent.at(-1)}` : ''}`,
-        ...(audit.proof != null ? [`Receipt ${audit.proof.hash}: signed by ${audit.proof.signer} (${audit.proof.signatureValid ? 'valid' : 'INVALID'}), anchor ${audit.proof.anchorId ?? '-'}: ${audit.proof.included ? 'included in the anchored root' : 'NOT PROVEN'}`] : [])
+        ...(audit.proof != null ? [`Receipt ${audit.proof.hash} (${audit.proof.kind}): signatures ${audit.proof.signatureValid ? 'valid' : 'INVALID'}, anchor ${audit.proof.anchorId ?? '-'}: ${audit.proof.included ? 'included in the anchored root' : 'NOT PROVEN'}`] : [])
       ].join('\n'))
       if (audit.proof != null && audit.proof.included !== true) process.exitCode = 1
     }))

@@ -113,6 +113,8 @@ export async function createClient (options: ClientOptions = {}) {
       if (last?.type === 'error') throw new ApiError(502, last, last.message)
       throw new ApiError(502, undefined, 'The pull ended without a result.')
     },
+    channels: async () => await json<{ outgoing: any[], incoming: any[] }>('GET', `${API_PREFIX}/channels`),
+    claimChannels: async () => (await json<{ claimed: Array<{ channelId: string, amount: string }> }>('POST', `${API_PREFIX}/channels/claim`, jsonBody({}))).claimed,
     audit: async (value: string, proof?: string) => await json<any>('GET', `${API_PREFIX}/audit/${ref(value)}${proof != null ? `?proof=${encodeURIComponent(proof)}` : ''}`),
     chain: async () => await json<ChainInfo>('GET', `${API_PREFIX}/chain`),
     faucet: async (address?: string) => await json<Record<string, string>>('POST', `${API_PREFIX}/chain/faucet`, jsonBody(address != null ? { address } : {})),
@@ -136,7 +138,7 @@ export async function createClient (options: ClientOptions = {}) {
       return await json('GET', oipModelPath(name, version))
     },
     /** An OIP inference request; the response body as the server sent it (JSON, or JSON + binary tensor data). */
-    async infer (name: string, version: string | undefined, body: { body: Uint8Array | string, headers: Record<string, string> }, options: { signal?: AbortSignal, remote?: boolean, peer?: string } = {}): Promise<{ json: unknown, binary?: Uint8Array, provider?: string }> {
+    async infer (name: string, version: string | undefined, body: { body: Uint8Array | string, headers: Record<string, string> }, options: { signal?: AbortSignal, remote?: boolean, peer?: string } = {}): Promise<{ json: unknown, binary?: Uint8Array, provider?: string, receipt?: string }> {
       const query = new URLSearchParams({ ...(options.remote === true ? { remote: '1' } : {}), ...(options.peer != null ? { peer: options.peer } : {}) }).toString()
       const response = await fetch(`${base}${oipModelPath(name, version)}/infer${query !== '' ? `?${query}` : ''}`, { method: 'POST', body: body.body as any, headers: body.headers, signal: options.signal }).catch((err: any) => {
         throw new NodeNotRunningError(`at ${base}`, err)
@@ -153,9 +155,10 @@ export async function createClient (options: ClientOptions = {}) {
         throw new ApiError(response.status, { code: `HTTP_${response.status}`, message }, message)
       }
       const provider = response.headers.get('x-mycelium-provider') ?? undefined
-      if (headerLength == null) return { json: JSON.parse(new TextDecoder().decode(bytes)), provider }
+      const receipt = response.headers.get('x-mycelium-receipt') ?? undefined
+      if (headerLength == null) return { json: JSON.parse(new TextDecoder().decode(bytes)), provider, receipt }
       const length = Number(headerLength)
-      return { json: JSON.parse(new TextDecoder().decode(bytes.subarray(0, length))), binary: bytes.subarray(length), provider }
+      return { json: JSON.parse(new TextDecoder().decode(bytes.subarray(0, length))), binary: bytes.subarray(length), provider, receipt }
     },
     async importCar (file: string): Promise<ImportResult> {
       const stream = Readable.toWeb((await fs.open(file)).createReadStream()) as ReadableStream<Uint8Array>

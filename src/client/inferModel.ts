@@ -25,6 +25,8 @@ export interface InferModelReturnType {
   outputs: Tensor[]
   /** The PeerId that ran a remote call. */
   provider?: string
+  /** The hash of the receipt both sides signed for a remote call. */
+  receipt?: string
 }
 
 /** Reads input files, runs the model on the node through its OIP endpoint, decodes the outputs. */
@@ -50,5 +52,5 @@ export async function inferModel (client: MyceliumClient, { ref, inputs, file, s
   const encoded = encodeOipRequest(tensors, { binary: true, ...(file != null ? { parameters: { file } } : {}) })
   const { body, headerLength } = joinBinaryBody(encoded)
   const response = await client.infer(detail.cid, undefined, { body, headers: { 'content-type': 'application/octet-stream', [OIP_HEADER_LENGTH_HEADER]: String(headerLength) } }, { signal, remote, peer })
-  return { model, outputs: decodeOipResponse(response.json, response.binary).outputs, ...(response.provider != null ? { provider: response.provider } : {}) }
+  return { model, outputs: decodeOipResponse(response.json, response.binary).outputs, ...(response.provider != null ? { provider: response.provider } : {}), ...(response.receipt != null ? { receipt: response.receipt } : {}) }
 }

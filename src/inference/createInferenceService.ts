@@ -10,6 +10,10 @@ import { findInferenceProviders, inferRemote, type InferenceProvider, type Infer
 import { SessionCache, type SessionCacheOptions } from './sessionCache.ts'
 import { runInference, selectOnnxFile, type InferenceComponents, type ResolvedModel, type RunInferenceParameters, type RunInferenceReturnType } from './runInference.ts'
 import type { Announcer } from '../net/announce/announcer.ts'
+import { hashInferenceReceipt, type InferenceReceipt } from './remote/inferenceReceipt.ts'
+import type { Payments } from '../market/payments.ts'
+import type { ReceiptBook } from '../market/receiptBook.ts'
+import type { LocalAccount } from 'viem'
 import type { RegistryComponents } from '../registry/components.ts'
 import type { Service } from '../registry/localIndex.ts'
 import type { Libp2p } from '@libp2p/interface'
@@ -23,6 +27,9 @@ const TOKEN_DECIMALS = 18
 export interface InferenceServiceComponents extends Pick<RegistryComponents, 'index' | 'store'>, RemoteInferenceComponents {
   libp2p: RemoteInferenceComponents['libp2p'] & Pick<Libp2p, 'handle'>
   announcer: RemoteInferenceComponents['announcer'] & Pick<Announcer, 'announceService'>
+  account: LocalAccount
+  payments: Pick<Payments, 'voucherFor' | 'accept'>
+  receipts: Pick<ReceiptBook, 'keep'>
 }
 
 export interface ServeParameters {
@@ -85,6 +92,11 @@ export function createInferenceService (components: InferenceServiceComponents, 
     }
   }
 
+  /** Receipts are filed under the model's name (audits go by name); the provider anchors its copies. */
+  const keepReceipt = (receipt: InferenceReceipt, anchor: boolean): void => {
+    const name = components.index.byCid(receipt.request.model)?.name ?? receipt.request.model
+    components.receipts.keep({ hash: hashInferenceReceipt(receipt), model: name, document: receipt, signature: receipt.providerSignature, anchor })
+  }
   const describe = (service: Service): ServedModel => {
     const entry = components.index.byCid(service.cid)
     return { ...service, name: entry?.name ?? '?', version: entry?.version ?? '?' }
@@ -103,7 +115,9 @@ export function createInferenceService (components: InferenceServiceComponents, 
     async runRemote ({ ref, ...parameters }) {
       // A name is resolved locally when the version is here; a CID needs nothing local at all.
       const model = resolveModelCid(components, ref)
-      return await inferRemote(components, { ...parameters, model })
+      const result = await inferRemote({ ...components, pay: async terms => await components.payments.voucherFor(terms) }, { ...parameters, model })
+      keepReceipt(result.receipt, false)
+      return result
     },
     async serve ({ ref, price = '0', maxConcurrency = INFER_DEFAULT_MAX_CONCURRENCY }) {
       const model = await inference.resolveModel(ref, {})
@@ -135,7 +149,10 @@ export function createInferenceService (components: InferenceServiceComponents, 
           const service = components.index.service(model)
           return service != null ? { serving: true, price: service.price, maxConcurrency: service.maxConcurrency } : undefined
         },
-        run: async ({ peer: _peer, ...parameters }) => await runInference(inference, parameters)
+        run: async ({ peer: _peer, ...parameters }) => await runInference(inference, parameters),
+        account: components.account,
+        acceptPayment: async (terms, payment) => { await components.payments.accept(terms, payment) },
+        onReceipt: receipt => { keepReceipt(receipt, true) }
       })
       // Peers that join later learn about services from the next round.
       announceTimer = setInterval(() => { void announceAll() }, SERVICE_ANNOUNCE_INTERVAL_MS)

@@ -52,7 +52,9 @@ export class ReceiptBook {
         receipt TEXT NOT NULL,
         signature TEXT NOT NULL,
         anchor_id TEXT,
-        proof TEXT
+        proof TEXT,
+        kind TEXT NOT NULL DEFAULT 'usage',
+        to_anchor INTEGER NOT NULL DEFAULT 1
       );
       CREATE INDEX IF NOT EXISTS receipts_pending ON receipts (anchor_id) WHERE anchor_id IS NULL;
       CREATE INDEX IF NOT EXISTS receipts_model ON receipts (model);
@@ -88,13 +90,38 @@ export class ReceiptBook {
     return signed
   }
 
+  /**
+   * Keeps a receipt signed elsewhere (an inference receipt): the provider anchors its copy, the
+   * client keeps its own as evidence.
+   */
+  keep ({ hash, model, document, signature, anchor }: { hash: Hex, model: string, document: unknown, signature: Hex, anchor: boolean }): void {
+    this.db.prepare('INSERT OR IGNORE INTO receipts (hash, model, receipt, signature, kind, to_anchor) VALUES (?, ?, ?, ?, ?, ?)').run(
+      hash, model, JSON.stringify(document, (_key, value) => typeof value === 'bigint' ? value.toString() : value), signature, 'inference', anchor ? 1 : 0
+    )
+    if (anchor && this.pendingCount() >= ANCHOR_BATCH) void this.anchor()
+  }
+
+  /** The stored document of a receipt (usage or inference), as JSON. */
+  document (hash: string): { kind: string, document: unknown, signature: Hex, anchorId?: string, proof?: Hex[] } | undefined {
+    const row = this.db.prepare('SELECT * FROM receipts WHERE hash = ?').get(hash.toLowerCase()) as (Row & { kind: string }) | undefined
+    if (row == null) return undefined
+    return { kind: row.kind, document: JSON.parse(row.receipt), signature: row.signature, ...(row.anchor_id != null ? { anchorId: row.anchor_id, proof: JSON.parse(row.proof ?? '[]') } : {}) }
+  }
+
   get (hash: string): StoredReceipt | undefined {
     const row = this.db.prepare('SELECT * FROM receipts WHERE hash = ?').get(hash.toLowerCase()) as Row | undefined
     return row != null ? toStored(row) : undefined
   }
 
+  /** Usage receipts of a model, pulls and the like (inference receipts: see `document`). */
   ofModel (model: string): StoredReceipt[] {
-    return (this.db.prepare('SELECT * FROM receipts WHERE model = ? ORDER BY rowid').all(model) as unknown as Row[]).map(toStored)
+    return (this.db.prepare("SELECT * FROM receipts WHERE model = ? AND kind = 'usage' ORDER BY rowid").all(model) as unknown as Row[]).map(toStored)
+  }
+
+  /** Hashes of the inference receipts kept for a model (by manifest CID or name). */
+  inferenceOf (model: string): Array<{ hash: Hex, anchorId?: string }> {
+    return (this.db.prepare("SELECT hash, anchor_id FROM receipts WHERE model = ? AND kind = 'inference' ORDER BY rowid").all(model) as Array<{ hash: Hex, anchor_id: string | null }>)
+      .map(row => ({ hash: row.hash, ...(row.anchor_id != null ? { anchorId: row.anchor_id } : {}) }))
   }
 
   /** Anchors every pending receipt, one batch (one transaction) per model. */
@@ -102,7 +129,7 @@ export class ReceiptBook {
     if (this.anchoring != null) return await this.anchoring
     const run = (async () => {
       try {
-        const rows = this.db.prepare('SELECT hash, model FROM receipts WHERE anchor_id IS NULL ORDER BY rowid').all() as Array<{ hash: Hex, model: string }>
+        const rows = this.db.prepare('SELECT hash, model FROM receipts WHERE anchor_id IS NULL AND to_anchor = 1 ORDER BY rowid').all() as Array<{ hash: Hex, model: string }>
         const byModel = new Map<string, Hex[]>()
         for (const row of rows) byModel.set(row.model, [...(byModel.get(row.model) ?? []), row.hash])
         for (const [model, hashes] of byModel) {
@@ -123,7 +150,7 @@ export class ReceiptBook {
   }
 
   private pendingCount (): number {
-    return (this.db.prepare('SELECT count(*) AS n FROM receipts WHERE anchor_id IS NULL').get() as { n: number }).n
+    return (this.db.prepare('SELECT count(*) AS n FROM receipts WHERE anchor_id IS NULL AND to_anchor = 1').get() as { n: number }).n
   }
 }
 

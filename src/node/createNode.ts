@@ -11,6 +11,7 @@ import { LocalIndex } from '../registry/localIndex.ts'
 import { BlockNotFoundError, BlockStore } from '../storage/blockstore.ts'
 import { LicenceGate } from '../market/licenceGate.ts'
 import { ReceiptBook } from '../market/receiptBook.ts'
+import { Payments } from '../market/payments.ts'
 import { MANIFEST_CODEC } from '../manifest/manifest.ts'
 import { addressFromPeerId } from '../identity/identity.ts'
 import { logger } from '../utils/logger.ts'
@@ -75,6 +76,7 @@ export async function createNode (input: NodeConfigInput = {}): Promise<Mycelium
   const networkId = config.network ?? ledger.info().network
   const gate = new LicenceGate({ index, store, ledger: ledger.ledger })
   const receipts = new ReceiptBook({ file: paths.receiptsDb, account: identity.account, ledger: ledger.ledger })
+  const payments = new Payments({ file: paths.paymentsDb, account: identity.account, ledger: ledger.ledger })
   const network = await createNetwork({
     identity,
     blockstore: bitswapBlockstore(store, gate),
@@ -100,7 +102,7 @@ export async function createNode (input: NodeConfigInput = {}): Promise<Mycelium
   }
   const components: FollowServiceComponents = { store, index, identity, storeLock: new RwLock(), libp2p, announcer, ledger: ledger.ledger, allowUnregistered: config.allowUnregistered }
   const follows = new FollowService(components)
-  const inference = createInferenceService({ store, index, libp2p, announcer })
+  const inference = createInferenceService({ store, index, libp2p, announcer, account: identity.account, payments, receipts })
   const apiToken = (await readApiToken(config.home))!
 
   const node: MyceliumNode = {
@@ -148,6 +150,7 @@ export async function createNode (input: NodeConfigInput = {}): Promise<Mycelium
       await follows.stop()
       gate.stop()
       await receipts.stop()
+      payments.close()
       await inference.stop()
       announcer.stop()
       await components.storeLock.exclusive(async () => {})
@@ -158,7 +161,7 @@ export async function createNode (input: NodeConfigInput = {}): Promise<Mycelium
       log('node stopped')
     }
   }
-  node.api = await createApiServer({ registry: components, follows, identity, host, home: paths.root, apiToken, apiUrl: () => node.apiUrl, pullTimeoutMs: config.pullTimeoutMs, inference, ledger, licences: gate, receipts, networkId })
+  node.api = await createApiServer({ registry: components, follows, identity, host, home: paths.root, apiToken, apiUrl: () => node.apiUrl, pullTimeoutMs: config.pullTimeoutMs, inference, ledger, licences: gate, receipts, payments, networkId })
   return node
 }
 

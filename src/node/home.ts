@@ -16,6 +16,8 @@ export interface HomePaths {
   chain: string
   /** Signed usage receipts of what this node served, and their anchors. */
   receiptsDb: string
+  /** Payment channels: opened as a client, vouchers accepted as a provider. */
+  paymentsDb: string
 }
 
 export function resolveHome (home?: string): string {
@@ -34,7 +36,8 @@ export function homePaths (home?: string): HomePaths {
     indexDb: path.join(root, 'index.sqlite'),
     tmp: path.join(root, 'tmp'),
     chain: path.join(root, 'chain'),
-    receiptsDb: path.join(root, 'receipts.sqlite')
+    receiptsDb: path.join(root, 'receipts.sqlite'),
+    paymentsDb: path.join(root, 'payments.sqlite')
   }
 }
 

@@ -60,21 +60,23 @@ export interface StartDaemonOptions {
   args?: string[]
   env?: Record<string, string>
   /**
-   * Join this daemon's embedded chain (through its /rpc). Without it, each daemon has a chain of
-   * its own; such daemons meet on the network "test" and accept versions their ledger does not
-   * hold — tests of the network alone.
+   * Join this daemon's embedded chain (through its /rpc) instead of running a chain of its own.
    */
   chainFrom?: TestDaemon
-  /** Keep the ledger's own network id and registry checks even without `chainFrom`. */
+  /**
+   * Meet on the network of the ledger and enforce its registry. Without it, daemons meet on the
+   * network "test" and accept versions their ledger does not hold — tests of the network alone.
+   */
   ledgerNetwork?: boolean
 }
 
 /** Starts a real `myc start` process on free ports with a temp home. */
 export async function startTestDaemon (options: StartDaemonOptions = {}): Promise<TestDaemon> {
   const home = options.home ?? await makeTempDir()
-  const ledgerArgs = options.chainFrom != null
-    ? ['--chain-rpc', `${options.chainFrom.apiUrl}/rpc`]
-    : options.ledgerNetwork === true ? [] : ['--network', 'test', '--allow-unregistered']
+  const ledgerArgs = [
+    ...(options.chainFrom != null ? ['--chain-rpc', `${options.chainFrom.apiUrl}/rpc`] : []),
+    ...(options.ledgerNetwork === true ? [] : ['--network', 'test', '--allow-unregistered'])
+  ]
   const child = spawn(process.execPath, [CLI, '--home', home, '--json', 'start', '--api', '127.0.0.1:0', '--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', ...ledgerArgs, ...(options.args ?? [])], {
     cwd: REPO_ROOT,
     env: { ...process.env, MYC_HOME: '', MYC_API: '', ...options.env },

@@ -3,6 +3,7 @@ import { InvalidInputError } from '../../errors.ts'
 import { readModelEvents } from '../../ledger/actions/readModelEvents.ts'
 import { verifyAnchoredReceipt } from '../../ledger/actions/verifyAnchoredReceipt.ts'
 import { recoverUsageReceiptSigner } from '../../ledger/receipts.ts'
+import { verifyInferenceReceipt, type InferenceReceipt } from '../../inference/remote/inferenceReceipt.ts'
 import { parseNameRef } from '../../manifest/validate.ts'
 import { verifyManifestSignature } from '../../manifest/sign.ts'
 import { fetchManifest } from '../../registry/fetchManifest.ts'
@@ -56,19 +57,25 @@ export async function auditRoutes (app: FastifyInstance, { components }: { compo
     const served = components.receipts.ofModel(name)
     let proof
     if (request.query.proof != null) {
-      const stored = components.receipts.get(request.query.proof)
-      if (stored == null) throw new InvalidInputError(`No receipt ${request.query.proof} is kept by this node.`, { status: 404, hint: 'Receipts are kept by the node that served the interaction; ask it.' })
-      if (stored.anchorId == null) await components.receipts.anchor()
-      const anchored = components.receipts.get(request.query.proof)!
-      const signer = await recoverUsageReceiptSigner(anchored)
+      const hash = request.query.proof
+      if (components.receipts.document(hash) == null) throw new InvalidInputError(`No receipt ${hash} is kept by this node.`, { status: 404, hint: 'Receipts are kept by the node that served the interaction; ask it.' })
+      if (components.receipts.document(hash)!.anchorId == null) await components.receipts.anchor()
+      const stored = components.receipts.document(hash)!
+      const signatures = stored.kind === 'inference'
+        ? await verifyInferenceReceipt(restoreInferenceReceipt(stored.document))
+        : await (async () => {
+          const usage = components.receipts.get(hash)!
+          const signer = await recoverUsageReceiptSigner(usage)
+          return { valid: signer.toLowerCase() === usage.receipt.provider.toLowerCase(), signer }
+        })()
       proof = {
-        hash: anchored.hash,
-        receipt: anchored.receipt,
-        signer,
-        signatureValid: signer.toLowerCase() === anchored.receipt.provider.toLowerCase(),
-        anchorId: anchored.anchorId,
-        proof: anchored.proof,
-        included: anchored.anchorId != null && await verifyAnchoredReceipt(ledger, { anchorId: anchored.anchorId, receiptHash: anchored.hash, proof: anchored.proof ?? [] })
+        hash,
+        kind: stored.kind,
+        receipt: stored.document,
+        signatureValid: signatures.valid,
+        anchorId: stored.anchorId,
+        proof: stored.proof,
+        included: stored.anchorId != null && await verifyAnchoredReceipt(ledger, { anchorId: BigInt(stored.anchorId), receiptHash: hash as `0x${string}`, proof: stored.proof ?? [] })
       }
     }
     return json({
@@ -76,10 +83,15 @@ export async function auditRoutes (app: FastifyInstance, { components }: { compo
       chainId: ledger.chainId,
       events,
       manifests,
-      usage: { anchors, anchoredReceipts: anchors.reduce((sum, a) => sum + a.count, 0), receiptsServedHere: served.length, unanchoredHere: served.filter(r => r.anchorId == null).length, recent: served.slice(-5).map(r => r.hash) },
+      usage: { anchors, anchoredReceipts: anchors.reduce((sum, a) => sum + a.count, 0), receiptsServedHere: served.length, unanchoredHere: served.filter(r => r.anchorId == null).length, recent: served.slice(-5).map(r => r.hash), inference: components.receipts.inferenceOf(name).slice(-5) },
       ...(proof != null ? { proof } : {})
     })
   })
+}
+
+function restoreInferenceReceipt (document: unknown): InferenceReceipt {
+  const receipt = document as InferenceReceipt & { request: { price: string } }
+  return { ...receipt, request: { ...receipt.request, price: BigInt(receipt.request.price) } }
 }
 
 function nameOf (components: ApiComponents, ref: string): string {

@@ -143,6 +143,14 @@ export async function ledgerRoutes (app: FastifyInstance, { components }: { comp
     return { ...listing, price: units(listing.price), rentPrice: units(listing.rentPrice) }
   })
 
+  app.get(`${API_PREFIX}/channels`, {
+    schema: { tags: ['market'], summary: 'Payment channels: opened to providers, and accepted from clients' }
+  }, async () => components.payments.channels())
+
+  app.post(`${API_PREFIX}/channels/claim`, {
+    schema: { tags: ['market'], summary: 'Claim the latest voucher of every channel with something unclaimed', security: [{ apiToken: [] }] }
+  }, async () => ({ claimed: await components.payments.claimAll() }))
+
   app.get<{ Querystring: { names?: string } }>(`${API_PREFIX}/market/licenses`, {
     schema: { tags: ['market'], summary: 'Licences this node holds, for the models it stores and follows (or ?names=a,b)', querystring: Type.Object({ names: Type.Optional(Type.String()) }) }
   }, async request => {

@@ -3,7 +3,10 @@ import { BaseError } from '../../errors.ts'
 import { MalformedMessageError } from '../../net/fetch/messages.ts'
 import { decodeOipResponse, encodeOipRequest } from '../codecs/oip.ts'
 import { INFER_MAX_RESPONSE_BYTES, INFER_PROTOCOL, INFER_REQUEST_TIMEOUT_MS } from '../constants.ts'
-import { encodeJson, type InferEnvelope, type InferReply, type ServiceInfo } from './messages.ts'
+import { addressFromPeerId } from '../../identity/identity.ts'
+import { hashPayload, newNonce, signRequest, verifyInferenceReceipt, type InferenceReceipt, type InferenceRequestTerms } from './inferenceReceipt.ts'
+import { encodeJson, type InferEnvelope, type InferReply, type ServiceInfo, type WirePayment } from './messages.ts'
+import type { LocalAccount } from 'viem'
 import type { Tensor } from '../tensor.ts'
 import type { AbortOptions, Libp2p, PeerId } from '@libp2p/interface'
 
@@ -22,18 +25,21 @@ export interface RemoteInferParameters extends AbortOptions {
   file?: string
 }
 
+export interface RemoteCallParameters extends RemoteInferParameters {
+  /** The client's key: it signs the request terms. */
+  account: LocalAccount
+  /** The provider's price per call (token base units), as it announced it. */
+  price: bigint
+  /** A voucher for this call, when the price is above zero. */
+  payment?: (terms: InferenceRequestTerms) => Promise<WirePayment | undefined>
+}
+
 async function exchange (libp2p: Pick<Libp2p, 'dialProtocol'>, peer: PeerId, envelope: InferEnvelope, binary: Uint8Array[], options: AbortOptions): Promise<{ reply: InferReply, binary: Uint8Array }> {
   const signal = AbortSignal.any([AbortSignal.timeout(INFER_REQUEST_TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])])
   const stream = await libp2p.dialProtocol(peer, INFER_PROTOCOL, { signal })
   try {
     const lp = lpStream(stream, { maxDataLength: INFER_MAX_RESPONSE_BYTES })
-    const payload = new Uint8Array(binary.reduce((sum, chunk) => sum + chunk.length, 0))
-    let offset = 0
-    for (const chunk of binary) {
-      payload.set(chunk, offset)
-      offset += chunk.length
-    }
-    await lp.writeV([encodeJson(envelope), payload], { signal })
+    await lp.writeV([encodeJson(envelope), concat(binary)], { signal })
     const header = (await lp.read({ signal })).subarray()
     const data = (await lp.read({ signal })).subarray()
     await stream.close({ signal })
@@ -50,13 +56,49 @@ async function exchange (libp2p: Pick<Libp2p, 'dialProtocol'>, peer: PeerId, env
   }
 }
 
-/** Runs one inference on `peer` over `/mycelium/infer/1.0.0`. */
-export async function requestRemoteInference (libp2p: Pick<Libp2p, 'dialProtocol'>, peer: PeerId, { model, inputs, outputs, file, signal }: RemoteInferParameters): Promise<{ modelName: string, modelVersion?: string, outputs: Tensor[] }> {
+/**
+ * Runs one inference on `peer` over `/mycelium/infer/1.0.0`: signs the terms (model, input hash,
+ * price, nonce, both addresses), pays if asked, and checks the provider's receipt — its signature and
+ * that the output hash is that of what was received.
+ */
+export async function requestRemoteInference (libp2p: Pick<Libp2p, 'dialProtocol'>, peer: PeerId, { model, inputs, outputs, file, signal, account, price, payment }: RemoteCallParameters): Promise<{ modelName: string, modelVersion?: string, outputs: Tensor[], receipt: InferenceReceipt }> {
   const encoded = encodeOipRequest(inputs, { binary: true, ...(outputs != null ? { outputs: [...outputs] } : {}), ...(file != null ? { parameters: { file } } : {}) })
-  const { reply, binary } = await exchange(libp2p, peer, { op: 'infer', model, request: encoded.json }, encoded.binary, { signal })
+  const terms: InferenceRequestTerms = {
+    model,
+    inputHash: hashPayload([encodeJson(encoded.json), concat(encoded.binary)]),
+    price,
+    nonce: newNonce(),
+    client: account.address,
+    provider: addressFromPeerId(peer)
+  }
+  const clientSignature = await signRequest(account, terms)
+  const voucher = price > 0n ? await payment?.(terms) : undefined
+  const { reply, binary } = await exchange(libp2p, peer, {
+    op: 'infer',
+    model,
+    request: encoded.json,
+    terms: { ...terms, price: price.toString() },
+    clientSignature,
+    ...(voucher != null ? { payment: voucher } : {})
+  }, encoded.binary, { signal })
   if (!reply.ok) throw new RemoteInferenceError(peer, reply.status, reply.error)
   if (!('response' in reply)) throw new MalformedMessageError('the provider answered without a response')
-  return decodeOipResponse(reply.response, binary)
+  const receipt: InferenceReceipt = { ...reply.receipt, request: { ...reply.receipt.request, price: BigInt(reply.receipt.request.price) } }
+  const check = await verifyInferenceReceipt(receipt)
+  if (!check.valid || receipt.request.nonce !== terms.nonce || receipt.outputHash !== hashPayload([encodeJson(reply.response), binary])) {
+    throw new RemoteInferenceError(peer, 502, `The provider's receipt does not match the call${check.reason != null ? `: ${check.reason}` : ''}.`)
+  }
+  return { ...decodeOipResponse(reply.response, binary), receipt }
+}
+
+function concat (chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0))
+  let offset = 0
+  for (const chunk of chunks) {
+    out.set(chunk, offset)
+    offset += chunk.length
+  }
+  return out
 }
 
 export async function requestServiceInfo (libp2p: Pick<Libp2p, 'dialProtocol'>, peer: PeerId, model: string, options: AbortOptions = {}): Promise<ServiceInfo> {

@@ -1,9 +1,12 @@
 import { lpStream } from '@libp2p/utils'
-import { BaseError } from '../../errors.ts'
+import { BaseError, InvalidInputError } from '../../errors.ts'
+import { addressFromPeerId } from '../../identity/identity.ts'
+import { hashPayload, recoverRequestSigner, signReceipt, type InferenceReceipt, type InferenceRequestTerms } from './inferenceReceipt.ts'
 import { logger } from '../../utils/logger.ts'
 import { decodeOipRequest, encodeOipError, encodeOipResponse } from '../codecs/oip.ts'
 import { INFER_MAX_QUEUED, INFER_MAX_REQUEST_BYTES, INFER_PROTOCOL, INFER_READ_TIMEOUT_MS } from '../constants.ts'
-import { decodeEnvelope, encodeJson, type InferReply, type ServiceInfo } from './messages.ts'
+import { decodeEnvelope, encodeJson, type InferEnvelope, type InferReply, type ServiceInfo, type WirePayment } from './messages.ts'
+import type { LocalAccount } from 'viem'
 import type { RunInferenceParameters, RunInferenceReturnType } from '../runInference.ts'
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
 
@@ -13,6 +16,12 @@ export interface InferServerComponents {
   /** The service offered for a model CID, if this node serves it. */
   serviceFor: (model: string) => ServiceInfo | undefined
   run: (parameters: RunInferenceParameters & { peer: PeerId }) => Promise<RunInferenceReturnType>
+  /** The provider's key: it signs every receipt. */
+  account: LocalAccount
+  /** Throws (402) unless the payment covers the price; accepts it when it does. */
+  acceptPayment?: (terms: InferenceRequestTerms, payment: WirePayment | undefined) => Promise<void>
+  /** Every receipt this provider signed (to keep and anchor). */
+  onReceipt?: (receipt: InferenceReceipt) => void
 }
 
 /** Limits concurrent runs per served model; a full queue answers "busy" instead of piling up. */
@@ -77,10 +86,15 @@ async function serve (stream: Stream, peer: PeerId, components: InferServerCompo
     return
   }
   try {
+    const terms = await checkTerms(envelope, binary, peer, service, components.account.address)
+    await components.acceptPayment?.(terms, envelope.payment)
     const decoded = decodeOipRequest(envelope.request, binary)
     const result = await components.run({ ref: envelope.model, inputs: decoded.inputs, outputs: decoded.outputs, file: decoded.file, peer })
     const encoded = encodeOipResponse({ modelName: result.model.name, modelVersion: result.model.version, id: decoded.id, outputs: result.outputs, binaryByDefault: true })
-    await reply({ ok: true, response: encoded.json }, encoded.binary)
+    const header = encodeJson(encoded.json)
+    const receipt = await signReceipt(components.account, { request: terms, clientSignature: envelope.clientSignature, outputHash: hashPayload([header, ...encoded.binary]) })
+    components.onReceipt?.(receipt)
+    await reply({ ok: true, response: encoded.json, receipt: { ...receipt, request: { ...receipt.request, price: receipt.request.price.toString() } } }, encoded.binary)
   } catch (err) {
     if (!(err instanceof BaseError)) log.error('inference for %p failed: %s', peer, (err as Error).message)
     const { status, body } = encodeOipError(err)
@@ -88,6 +102,27 @@ async function serve (stream: Stream, peer: PeerId, components: InferServerCompo
   } finally {
     gate.leave()
   }
+}
+
+export class PaymentRequiredError extends BaseError {
+  override name = 'PaymentRequiredError'
+  constructor (shortMessage: string, hint?: string) {
+    super(shortMessage, { code: 'PAYMENT_REQUIRED', status: 402, hint: hint ?? 'Open a payment channel to the provider (the client does this with --remote when the price is above zero).' })
+  }
+}
+
+/** The client's signed terms must match what was sent, who sent it, and the price asked. */
+async function checkTerms (envelope: Extract<InferEnvelope, { op: 'infer' }>, binary: Uint8Array, peer: PeerId, service: ServiceInfo, provider: string): Promise<InferenceRequestTerms> {
+  const terms: InferenceRequestTerms = { ...envelope.terms, price: BigInt(envelope.terms.price) }
+  const bad = (why: string): never => { throw new InvalidInputError(`Invalid request terms: ${why}.`, { code: 'INVALID_TERMS' }) }
+  if (terms.model !== envelope.model) bad('they name another model')
+  if (terms.provider.toLowerCase() !== provider.toLowerCase()) bad('they name another provider')
+  if (peer.type !== 'secp256k1' || terms.client.toLowerCase() !== addressFromPeerId(peer).toLowerCase()) bad('the client is not the peer that sent them')
+  if (terms.inputHash !== hashPayload([encodeJson(envelope.request), binary])) bad('the input hash does not match the request')
+  if (terms.price < BigInt(service.price)) throw new PaymentRequiredError(`The price is ${service.price} per call; the terms offer ${terms.price}.`)
+  const signer = await recoverRequestSigner(terms, envelope.clientSignature).catch(() => undefined)
+  if (signer == null || signer.toLowerCase() !== terms.client.toLowerCase()) bad('the client signature does not verify')
+  return terms
 }
 
 function concat (chunks: Uint8Array[]): Uint8Array {

@@ -4,6 +4,9 @@ import { logger } from '../../utils/logger.ts'
 import { INFER_MAX_ATTEMPTS } from '../constants.ts'
 import { RemoteInferenceError, requestRemoteInference, requestServiceInfo, type RemoteInferParameters } from './client.ts'
 import type { Announcer } from '../../net/announce/announcer.ts'
+import type { InferenceReceipt, InferenceRequestTerms } from './inferenceReceipt.ts'
+import type { WirePayment } from './messages.ts'
+import type { LocalAccount } from 'viem'
 import type { Tensor } from '../tensor.ts'
 import type { AbortOptions, Libp2p, PeerId } from '@libp2p/interface'
 
@@ -12,6 +15,12 @@ const log = logger('inference:remote')
 export interface RemoteInferenceComponents {
   libp2p: Pick<Libp2p, 'dialProtocol' | 'dial' | 'getConnections' | 'peerId'>
   announcer: Pick<Announcer, 'servicesOf'>
+}
+
+export interface RemoteCallComponents extends RemoteInferenceComponents {
+  account: LocalAccount
+  /** A voucher for a paid call. */
+  pay?: (terms: InferenceRequestTerms) => Promise<WirePayment | undefined>
 }
 
 export interface InferenceProvider {
@@ -63,22 +72,23 @@ export interface InferRemoteParameters extends Omit<RemoteInferParameters, 'mode
  * Runs inference on a provider, trying the next one when a provider fails, times out or vanishes
  * mid-call. A request the provider rejects as invalid (4xx) fails at once: another would reject it too.
  */
-export async function inferRemote (components: RemoteInferenceComponents, { model, peer, signal, ...request }: InferRemoteParameters): Promise<{ outputs: Tensor[], provider: string, modelName: string, modelVersion?: string }> {
-  let candidates: PeerId[]
+export async function inferRemote (components: RemoteCallComponents, { model, peer, signal, ...request }: InferRemoteParameters): Promise<{ outputs: Tensor[], provider: string, modelName: string, modelVersion?: string, receipt: InferenceReceipt }> {
+  let candidates: Array<{ peer: PeerId, price?: bigint }>
   if (peer != null) {
     try {
-      candidates = [peerIdFromString(peer)]
+      candidates = [{ peer: peerIdFromString(peer) }]
     } catch {
       throw new InvalidInputError(`"${peer}" is not a PeerId.`)
     }
   } else {
-    candidates = (await findInferenceProviders(components, model, { signal })).map(provider => peerIdFromString(provider.peerId))
+    candidates = (await findInferenceProviders(components, model, { signal })).map(provider => ({ peer: peerIdFromString(provider.peerId), price: BigInt(provider.price) }))
   }
   const reasons: string[] = []
-  for (const candidate of candidates.slice(0, Math.max(INFER_MAX_ATTEMPTS, peer != null ? 1 : 0))) {
+  for (const { peer: candidate, price: known } of candidates.slice(0, Math.max(INFER_MAX_ATTEMPTS, peer != null ? 1 : 0))) {
     signal?.throwIfAborted()
     try {
-      const result = await requestRemoteInference(components.libp2p, candidate, { model, signal, ...request })
+      const price = known ?? BigInt((await requestServiceInfo(components.libp2p, candidate, model, { signal })).price)
+      const result = await requestRemoteInference(components.libp2p, candidate, { model, signal, ...request, account: components.account, price, payment: components.pay })
       return { ...result, provider: candidate.toString() }
     } catch (err: any) {
       if (err instanceof RemoteInferenceError && err.status < 500) throw err
