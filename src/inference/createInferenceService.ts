@@ -2,6 +2,7 @@ import { parseUnits } from 'viem'
 import { InvalidInputError } from '../errors.ts'
 import { resolveRef } from '../registry/resolveRef.ts'
 import { resolveRefEntry } from '../registry/resolveRefEntry.ts'
+import { parseCid } from '../storage/blockstore.ts'
 import { readModelFile as readStoredFile } from '../registry/readModelFile.ts'
 import { logger } from '../utils/logger.ts'
 import { INFER_DEFAULT_MAX_CONCURRENCY, SERVICE_ANNOUNCE_INTERVAL_MS } from './constants.ts'
@@ -167,10 +168,7 @@ export function createInferenceService (components: InferenceServiceComponents, 
 }
 
 function resolveModelCid (components: Pick<RegistryComponents, 'index'>, ref: string): string {
-  try {
-    return resolveRefEntry(components, ref).cid
-  } catch (err) {
-    if (/^baf[a-z2-7]+$/.test(ref)) return ref
-    throw err
-  }
+  // A CID needs nothing local; only a name is looked up.
+  if (parseCid(ref) != null) return ref
+  return resolveRefEntry(components, ref).cid
 }

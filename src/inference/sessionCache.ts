@@ -93,6 +93,9 @@ export class SessionCache {
       // Errors only: warnings such as "Removing initializer ..." would go to the node's stderr.
       logSeverityLevel: 3,
       ...(intraOpNumThreads > 0 ? { intraOpNumThreads } : {}),
+      // onnxruntime's worker threads spin after each run by default, stealing the CPU the node's own
+      // thread (HTTP, libp2p, the next request) needs on small machines.
+      extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
       ...options.sessionOptions
     }
   }

@@ -33,6 +33,7 @@ export class Payments {
     this.db = new DatabaseSync(file)
     this.db.exec(`
       PRAGMA journal_mode = WAL;
+      PRAGMA synchronous = NORMAL;
       CREATE TABLE IF NOT EXISTS outgoing (provider TEXT PRIMARY KEY, channel_id TEXT NOT NULL, deposit TEXT NOT NULL, spent TEXT NOT NULL, expires_at INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS incoming (channel_id TEXT PRIMARY KEY, client TEXT NOT NULL, accepted TEXT NOT NULL, signature TEXT NOT NULL, claimed TEXT NOT NULL DEFAULT '0');
     `)

@@ -46,6 +46,7 @@ export class ReceiptBook {
     this.db = new DatabaseSync(file)
     this.db.exec(`
       PRAGMA journal_mode = WAL;
+      PRAGMA synchronous = NORMAL;
       CREATE TABLE IF NOT EXISTS receipts (
         hash TEXT PRIMARY KEY,
         model TEXT NOT NULL,

@@ -1,4 +1,4 @@
-import { DatabaseSync } from 'node:sqlite'
+import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import semver from 'semver'
 
 export interface IndexedVersion {
@@ -54,6 +54,17 @@ const toVersion = (row: Row): IndexedVersion => ({
  */
 export class LocalIndex {
   private readonly db: DatabaseSync
+  private readonly statements = new Map<string, StatementSync>()
+
+  /** Statements are prepared once: lookups sit on hot paths (every inference, every served block). */
+  private statement (sql: string): StatementSync {
+    let statement = this.statements.get(sql)
+    if (statement == null) {
+      statement = this.db.prepare(sql)
+      this.statements.set(sql, statement)
+    }
+    return statement
+  }
 
   constructor (file: string) {
     this.db = new DatabaseSync(file)
@@ -91,29 +102,29 @@ export class LocalIndex {
   }
 
   add (version: Omit<IndexedVersion, 'addedAt'>): void {
-    this.db.prepare(`INSERT INTO versions (cid, name, version, author, created, size, file_count, added_at)
+    this.statement(`INSERT INTO versions (cid, name, version, author, created, size, file_count, added_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`).run(
       version.cid, version.name, version.version, version.author, version.created, version.size, version.fileCount, new Date().toISOString()
     )
   }
 
   remove (cid: string): boolean {
-    return this.db.prepare('DELETE FROM versions WHERE cid = ?').run(cid).changes > 0
+    return this.statement('DELETE FROM versions WHERE cid = ?').run(cid).changes > 0
   }
 
   byCid (cid: string): IndexedVersion | undefined {
-    const row = this.db.prepare('SELECT * FROM versions WHERE cid = ?').get(cid) as Row | undefined
+    const row = this.statement('SELECT * FROM versions WHERE cid = ?').get(cid) as Row | undefined
     return row != null ? toVersion(row) : undefined
   }
 
   byNameVersion (name: string, version: string): IndexedVersion | undefined {
-    const row = this.db.prepare('SELECT * FROM versions WHERE name = ? AND version = ?').get(name, version) as Row | undefined
+    const row = this.statement('SELECT * FROM versions WHERE name = ? AND version = ?').get(name, version) as Row | undefined
     return row != null ? toVersion(row) : undefined
   }
 
   /** Newest first by semantic-version precedence. */
   versionsOf (name: string): IndexedVersion[] {
-    const rows = this.db.prepare('SELECT * FROM versions WHERE name = ?').all(name) as unknown as Row[]
+    const rows = this.statement('SELECT * FROM versions WHERE name = ?').all(name) as unknown as Row[]
     return rows.map(toVersion).sort((a, b) => semver.rcompare(a.version, b.version))
   }
 
@@ -123,19 +134,19 @@ export class LocalIndex {
 
   /** Follows persist across restarts; `author` pins who may publish new versions (trust on first use). */
   follow (name: string, author: string | undefined): void {
-    this.db.prepare('INSERT INTO follows (name, author, since) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING').run(name, author ?? null, new Date().toISOString())
+    this.statement('INSERT INTO follows (name, author, since) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING').run(name, author ?? null, new Date().toISOString())
   }
 
   setFollowAuthor (name: string, author: string): void {
-    this.db.prepare('UPDATE follows SET author = ? WHERE name = ? AND author IS NULL').run(author, name)
+    this.statement('UPDATE follows SET author = ? WHERE name = ? AND author IS NULL').run(author, name)
   }
 
   unfollow (name: string): boolean {
-    return this.db.prepare('DELETE FROM follows WHERE name = ?').run(name).changes > 0
+    return this.statement('DELETE FROM follows WHERE name = ?').run(name).changes > 0
   }
 
   follows (): Follow[] {
-    return (this.db.prepare('SELECT name, author, since FROM follows ORDER BY name').all() as unknown as Array<{ name: string, author: string | null, since: string }>)
+    return (this.statement('SELECT name, author, since FROM follows ORDER BY name').all() as unknown as Array<{ name: string, author: string | null, since: string }>)
       .map(row => ({ name: row.name, author: row.author ?? undefined, since: row.since }))
   }
 
@@ -145,26 +156,26 @@ export class LocalIndex {
 
   /** Versions this node offers inference on (`myc serve`); persisted so a restart keeps serving. */
   serve (cid: string, price: string, maxConcurrency: number): void {
-    this.db.prepare(`INSERT INTO services (cid, price, max_concurrency, since) VALUES (?, ?, ?, ?)
+    this.statement(`INSERT INTO services (cid, price, max_concurrency, since) VALUES (?, ?, ?, ?)
       ON CONFLICT (cid) DO UPDATE SET price = excluded.price, max_concurrency = excluded.max_concurrency`).run(cid, price, maxConcurrency, new Date().toISOString())
   }
 
   unserve (cid: string): boolean {
-    return this.db.prepare('DELETE FROM services WHERE cid = ?').run(cid).changes > 0
+    return this.statement('DELETE FROM services WHERE cid = ?').run(cid).changes > 0
   }
 
   services (): Service[] {
-    return (this.db.prepare('SELECT cid, price, max_concurrency, since FROM services ORDER BY since').all() as unknown as Array<{ cid: string, price: string, max_concurrency: number, since: string }>)
+    return (this.statement('SELECT cid, price, max_concurrency, since FROM services ORDER BY since').all() as unknown as Array<{ cid: string, price: string, max_concurrency: number, since: string }>)
       .map(row => ({ cid: row.cid, price: row.price, maxConcurrency: row.max_concurrency, since: row.since }))
   }
 
   service (cid: string): Service | undefined {
-    const row = this.db.prepare('SELECT cid, price, max_concurrency, since FROM services WHERE cid = ?').get(cid) as { cid: string, price: string, max_concurrency: number, since: string } | undefined
+    const row = this.statement('SELECT cid, price, max_concurrency, since FROM services WHERE cid = ?').get(cid) as { cid: string, price: string, max_concurrency: number, since: string } | undefined
     return row != null ? { cid: row.cid, price: row.price, maxConcurrency: row.max_concurrency, since: row.since } : undefined
   }
 
   list (): IndexedVersion[] {
-    const rows = this.db.prepare('SELECT * FROM versions ORDER BY name, added_at').all() as unknown as Row[]
+    const rows = this.statement('SELECT * FROM versions ORDER BY name, added_at').all() as unknown as Row[]
     return rows.map(toVersion).sort((a, b) => a.name === b.name ? semver.rcompare(a.version, b.version) : a.name.localeCompare(b.name))
   }
 }

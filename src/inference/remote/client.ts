@@ -4,7 +4,7 @@ import { MalformedMessageError } from '../../net/fetch/messages.ts'
 import { decodeOipResponse, encodeOipRequest } from '../codecs/oip.ts'
 import { INFER_MAX_RESPONSE_BYTES, INFER_PROTOCOL, INFER_REQUEST_TIMEOUT_MS } from '../constants.ts'
 import { addressFromPeerId } from '../../identity/identity.ts'
-import { hashPayload, newNonce, signRequest, verifyInferenceReceipt, type InferenceReceipt, type InferenceRequestTerms } from './inferenceReceipt.ts'
+import { hashPayload, newNonce, providerSigned, signRequest, type InferenceReceipt, type InferenceRequestTerms } from './inferenceReceipt.ts'
 import { encodeJson, type InferEnvelope, type InferReply, type ServiceInfo, type WirePayment } from './messages.ts'
 import type { LocalAccount } from 'viem'
 import type { Tensor } from '../tensor.ts'
@@ -83,10 +83,12 @@ export async function requestRemoteInference (libp2p: Pick<Libp2p, 'dialProtocol
   }, encoded.binary, { signal })
   if (!reply.ok) throw new RemoteInferenceError(peer, reply.status, reply.error)
   if (!('response' in reply)) throw new MalformedMessageError('the provider answered without a response')
-  const receipt: InferenceReceipt = { ...reply.receipt, request: { ...reply.receipt.request, price: BigInt(reply.receipt.request.price) } }
-  const check = await verifyInferenceReceipt(receipt)
-  if (!check.valid || receipt.request.nonce !== terms.nonce || receipt.outputHash !== hashPayload([encodeJson(reply.response), binary])) {
-    throw new RemoteInferenceError(peer, 502, `The provider's receipt does not match the call${check.reason != null ? `: ${check.reason}` : ''}.`)
+  // The receipt must carry exactly our signed terms (so our own signature in it needs no re-check),
+  // the hash of what we received, and the provider's signature.
+  const receipt: InferenceReceipt = { request: terms, clientSignature, outputHash: reply.receipt.outputHash, providerSignature: reply.receipt.providerSignature }
+  const sameTerms = reply.receipt.clientSignature === clientSignature && reply.receipt.request.nonce === terms.nonce && reply.receipt.request.price === price.toString()
+  if (!sameTerms || receipt.outputHash !== hashPayload([encodeJson(reply.response), binary]) || !(await providerSigned(receipt))) {
+    throw new RemoteInferenceError(peer, 502, 'The provider\'s receipt does not match the call.')
   }
   return { ...decodeOipResponse(reply.response, binary), receipt }
 }

@@ -73,6 +73,16 @@ export async function signReceipt (account: LocalAccount, receipt: Omit<Inferenc
   return { ...receipt, providerSignature: await account.signTypedData(receiptMessage(receipt)) }
 }
 
+/** Whether the provider named in the receipt signed it. */
+export async function providerSigned (receipt: InferenceReceipt): Promise<boolean> {
+  try {
+    const provider = await recoverTypedDataAddress({ ...receiptMessage(receipt), signature: receipt.providerSignature })
+    return provider.toLowerCase() === receipt.request.provider.toLowerCase()
+  } catch {
+    return false
+  }
+}
+
 /** Both signatures, from the right parties. */
 export async function verifyInferenceReceipt (receipt: InferenceReceipt): Promise<{ valid: boolean, reason?: string }> {
   try {
