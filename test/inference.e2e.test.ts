@@ -12,7 +12,8 @@ import { createLibp2p } from 'libp2p'
 import { encodeNpy, decodeNpy } from '../src/inference/codecs/npy.ts'
 import { INFER_PROTOCOL } from '../src/inference/constants.ts'
 import { buildMlpOnnx, mlpForward } from './fixtures/onnx.ts'
-import { makeTempDir, startTestDaemon, type TestDaemon } from './helpers/daemon.ts'
+import { makeTempDir, REPO_ROOT, startTestDaemon, type TestDaemon } from './helpers/daemon.ts'
+import { startScript } from './helpers/processes.ts'
 
 const MLP = { inputSize: 4, hidden: 8, outputSize: 3, seed: 7 }
 const ROWS = [[1, 2, 3, 4], [0.5, -1, 0, 2]]
@@ -167,6 +168,20 @@ describe('inference', () => {
     const failover = JSON.parse((await c.cli(['infer', cid, '-i', path.join(work, 'in.json'), '--remote', '--json'])).stdout)
     assert.equal(failover.provider, b.peerId, 'the next provider answered')
     assertClose(failover.outputs.logits.data.flat(), expected)
+
+    // A provider that takes the request and vanishes mid-call: the client fails over to the next one.
+    const vanishing = await startScript<{ peerId: string, multiaddrs: string[] }>(path.join(REPO_ROOT, 'test/fixtures/vanishingProvider.ts'), [])
+    try {
+      await c.json(['connect', vanishing.info.multiaddrs[0]])
+      const order = (await c.json(['providers', cid])).map((p: any) => p.peerId)
+      assert.ok(order.includes(vanishing.info.peerId) && order.indexOf(vanishing.info.peerId) < order.indexOf(b.peerId), 'the free vanishing provider is tried before B')
+      const afterVanish = JSON.parse((await c.cli(['infer', cid, '-i', path.join(work, 'in.json'), '--remote', '--json'])).stdout)
+      assert.equal(afterVanish.provider, b.peerId)
+      assertClose(afterVanish.outputs.logits.data.flat(), expected)
+      assert.notEqual(vanishing.process.exitCode ?? vanishing.process.signalCode, null, 'the provider died mid-call')
+    } finally {
+      await vanishing.kill()
+    }
 
     const viaHttp = await fetch(`${c.apiUrl}/v2/models/${cid}/infer?remote=1`, {
       method: 'POST',

@@ -79,15 +79,7 @@ export async function importCar (components: RegistryComponents, source: AsyncIt
         hint: 'Remove the local one with `myc rm` first if you mean to replace it.'
       })
     }
-    index.add({
-      cid: root.toString(),
-      name: manifest.name,
-      version: manifest.version,
-      author: manifest.author,
-      created: manifest.created,
-      size: manifest.files.reduce((sum, file) => sum + file.size, 0),
-      fileCount: manifest.files.length
-    })
+    index.addManifest(root.toString(), manifest)
     return { cid: root, manifest, blocks, added: true }
   })
 }

@@ -1,5 +1,6 @@
 import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import semver from 'semver'
+import type { Manifest } from '../manifest/manifest.ts'
 
 export interface IndexedVersion {
   cid: string
@@ -106,6 +107,19 @@ export class LocalIndex {
       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`).run(
       version.cid, version.name, version.version, version.author, version.created, version.size, version.fileCount, new Date().toISOString()
     )
+  }
+
+  /** Indexes a stored, verified manifest under its CID: the commit point of publish, pull and import. */
+  addManifest (cid: string, manifest: Pick<Manifest, 'name' | 'version' | 'author' | 'created' | 'files'>): void {
+    this.add({
+      cid,
+      name: manifest.name,
+      version: manifest.version,
+      author: manifest.author,
+      created: manifest.created,
+      size: manifest.files.reduce((sum, file) => sum + file.size, 0),
+      fileCount: manifest.files.length
+    })
   }
 
   remove (cid: string): boolean {

@@ -162,15 +162,7 @@ export async function publishModel (components: RegistryComponents, parameters: 
       }, { signal })
       log('registered %s@%s on chain as version %d', manifest.name, manifest.version, registered.versionId)
     }
-    index.add({
-      cid: block.cid.toString(),
-      name: manifest.name,
-      version: manifest.version,
-      author: manifest.author,
-      created: manifest.created,
-      size: entries.reduce((sum, entry) => sum + entry.size, 0),
-      fileCount: entries.length
-    })
+    index.addManifest(block.cid.toString(), manifest)
     log('published %s@%s as %s', manifest.name, manifest.version, block.cid)
     return { cid: CID.asCID(block.cid)!, manifest }
   })

@@ -75,15 +75,7 @@ export async function pullModel (components: PullComponents, { ref, timeoutMs = 
       throw new ConflictError(`${manifest.name}@${manifest.version} already exists here as ${clash.cid}.`, { code: 'VERSION_EXISTS' })
     }
     if (clash == null) {
-      components.index.add({
-        cid: root.toString(),
-        name: manifest.name,
-        version: manifest.version,
-        author: manifest.author,
-        created: manifest.created,
-        size: manifest.files.reduce((sum, file) => sum + file.size, 0),
-        fileCount: manifest.files.length
-      })
+      components.index.addManifest(root.toString(), manifest)
     }
     log('pulled %s@%s (%s)', manifest.name, manifest.version, root)
     void provide(components, root, manifest)

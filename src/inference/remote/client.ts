@@ -1,4 +1,5 @@
 import { lpStream } from '@libp2p/utils'
+import { concatBytes } from '../../utils/bytes.ts'
 import { BaseError } from '../../errors.ts'
 import { MalformedMessageError } from '../../net/fetch/messages.ts'
 import { decodeOipResponse, encodeOipRequest } from '../codecs/oip.ts'
@@ -39,7 +40,7 @@ async function exchange (libp2p: Pick<Libp2p, 'dialProtocol'>, peer: PeerId, env
   const stream = await libp2p.dialProtocol(peer, INFER_PROTOCOL, { signal })
   try {
     const lp = lpStream(stream, { maxDataLength: INFER_MAX_RESPONSE_BYTES })
-    await lp.writeV([encodeJson(envelope), concat(binary)], { signal })
+    await lp.writeV([encodeJson(envelope), concatBytes(binary)], { signal })
     const header = (await lp.read({ signal })).subarray()
     const data = (await lp.read({ signal })).subarray()
     await stream.close({ signal })
@@ -65,7 +66,7 @@ export async function requestRemoteInference (libp2p: Pick<Libp2p, 'dialProtocol
   const encoded = encodeOipRequest(inputs, { binary: true, ...(outputs != null ? { outputs: [...outputs] } : {}), ...(file != null ? { parameters: { file } } : {}) })
   const terms: InferenceRequestTerms = {
     model,
-    inputHash: hashPayload([encodeJson(encoded.json), concat(encoded.binary)]),
+    inputHash: hashPayload([encodeJson(encoded.json), concatBytes(encoded.binary)]),
     price,
     nonce: newNonce(),
     client: account.address,
@@ -93,15 +94,6 @@ export async function requestRemoteInference (libp2p: Pick<Libp2p, 'dialProtocol
   return { ...decodeOipResponse(reply.response, binary), receipt }
 }
 
-function concat (chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0))
-  let offset = 0
-  for (const chunk of chunks) {
-    out.set(chunk, offset)
-    offset += chunk.length
-  }
-  return out
-}
 
 export async function requestServiceInfo (libp2p: Pick<Libp2p, 'dialProtocol'>, peer: PeerId, model: string, options: AbortOptions = {}): Promise<ServiceInfo> {
   const { reply } = await exchange(libp2p, peer, { op: 'info', model }, [], options)

@@ -1,4 +1,5 @@
 import { lpStream } from '@libp2p/utils'
+import { concatBytes } from '../../utils/bytes.ts'
 import { BaseError, InvalidInputError } from '../../errors.ts'
 import { addressFromPeerId } from '../../identity/identity.ts'
 import { hashPayload, recoverRequestSigner, signReceipt, type InferenceReceipt, type InferenceRequestTerms } from './inferenceReceipt.ts'
@@ -64,7 +65,7 @@ async function serve (stream: Stream, peer: PeerId, components: InferServerCompo
   const envelope = decodeEnvelope((await lp.read({ signal })).subarray())
   const binary = (await lp.read({ signal })).subarray()
   const reply = async (message: InferReply, data: Uint8Array[] = []): Promise<void> => {
-    await lp.writeV([encodeJson(message), concat(data)])
+    await lp.writeV([encodeJson(message), concatBytes(data)])
     await stream.close()
   }
   const service = components.serviceFor(envelope.model)
@@ -125,13 +126,3 @@ async function checkTerms (envelope: Extract<InferEnvelope, { op: 'infer' }>, bi
   return terms
 }
 
-function concat (chunks: Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0]
-  const out = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0))
-  let offset = 0
-  for (const chunk of chunks) {
-    out.set(chunk, offset)
-    offset += chunk.length
-  }
-  return out
-}
