@@ -88,6 +88,15 @@ describe('peer-to-peer network', () => {
     assert.deepEqual((await b2.json(['follows'])).map((f: any) => f.name), ['acme/net'])
   })
 
+  it('pulls a large model at full speed (the sender is not slowed by the receiver)', async () => {
+    const [a, b] = await Promise.all([start(), start()])
+    const model = await publishRandom(a, work, 'large', '1.0.0', 96 * MiB)
+    await connect(b, a)
+    const pulled = await pullEvents(b, model.cid)
+    assert.equal(pulled.code, 0, pulled.stderr)
+    assert.equal((await b.json(['verify', model.cid])).ok, true)
+  })
+
   it('completes a pull from another provider when one is killed mid-transfer', async () => {
     const rate = ['--serve-rate', String(6 * MiB)]
     const [a, b, c] = await Promise.all([start(rate), start(rate), start()])

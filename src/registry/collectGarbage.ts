@@ -66,11 +66,11 @@ export async function collectGarbage (components: RegistryComponents, options: A
   })
 }
 
-/** A write killed between temp file and rename leaves `.NAME.tmp` behind (blockstore-fs uses steno). */
+/** A write killed between temp file and rename leaves a `.tmp` file behind (ours, or steno's `.NAME.tmp`). */
 async function removeStaleTempFiles (root: string): Promise<number> {
   let bytes = 0
   for (const entry of await fs.readdir(root, { recursive: true, withFileTypes: true })) {
-    if (entry.isFile() && entry.name.startsWith('.') && entry.name.endsWith('.tmp')) {
+    if (entry.isFile() && entry.name.endsWith('.tmp')) {
       const file = path.join(entry.parentPath, entry.name)
       bytes += (await fs.stat(file)).size
       await fs.rm(file, { force: true })

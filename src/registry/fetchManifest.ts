@@ -26,7 +26,11 @@ export async function fetchManifest (components: PullComponents, ref: string, op
   const fetcher = new BlockFetcher(components, { signal: options.signal })
   const timeoutMs = options.timeoutMs ?? DEFAULT_PULL_TIMEOUT_MS
   fetcher.discover(() => findProviders(components, cid, options), Math.min(timeoutMs, DISCOVERY_PATIENCE_MS))
-  await fetcher.fetch([{ cid }], timeoutMs)
+  try {
+    await fetcher.fetch([{ cid }], timeoutMs)
+  } finally {
+    fetcher.finished = true
+  }
   const manifest = decodeManifest(await components.store.getVerified(cid, options))
   const signature = await verifyManifestSignature(manifest)
   if (!signature.valid) throw new IntegrityError(`The manifest ${cid.toString()} has an invalid signature: ${signature.reason}.`, { code: 'INVALID_SIGNATURE' })

@@ -8,8 +8,13 @@ import type { CID } from 'multiformats/cid'
 
 const log = logger('transfer:fetcher')
 
+/** How long a peer that lacked a block is not asked for it again. */
+const LACK_RETRY_MS = 2_000
+
 /** Pause between discovery rounds that found nobody. */
 const DISCOVERY_RETRY_MS = 500
+/** Between discovery rounds during a transfer. */
+const REDISCOVERY_MS = 2_000
 
 /** Leaves are 1 MiB; internal nodes are small. Used to size batches before sizes are known. */
 const ASSUMED_BLOCK_BYTES = 1024 * 1024
@@ -44,8 +49,8 @@ interface PeerState {
   peer: PeerId
   failures: number
   dropped: boolean
-  /** CIDs this peer said it does not have (or will not serve us). */
-  lacks: Set<string>
+  /** CIDs this peer said it does not have (or will not serve us), and when: it may have them later. */
+  lacks: Map<string, number>
   workers: number
 }
 
@@ -66,6 +71,8 @@ export class BlockFetcher {
   private wake: (() => void) | undefined
   private failure: Error | undefined
   private discoveryDone = false
+  /** Set by the owner once the transfer is over, which ends background discovery. */
+  finished = false
 
   constructor (components: BlockFetcherComponents, options: AbortOptions & { onEvent?: (event: FetcherEvent) => void } = {}) {
     this.components = components
@@ -80,7 +87,7 @@ export class BlockFetcher {
   addPeer (peer: PeerId): void {
     const key = peer.toString()
     if (this.peers.has(key)) return
-    const state: PeerState = { peer, failures: 0, dropped: false, lacks: new Set(), workers: 0 }
+    const state: PeerState = { peer, failures: 0, dropped: false, lacks: new Map(), workers: 0 }
     this.peers.set(key, state)
     this.onEvent({ type: 'peer:added', peer })
     for (let i = 0; i < FETCH_REQUESTS_IN_FLIGHT_PER_PEER; i++) void this.work(state)
@@ -106,6 +113,17 @@ export class BlockFetcher {
       } finally {
         this.discoveryFinished()
       }
+      // Keep looking while the transfer runs: peers that start fetching the same content later
+      // (a swarm) become providers of what they already hold.
+      while (this.peers.size > 0 && !this.aborted() && !this.finished) {
+        await new Promise(resolve => setTimeout(resolve, REDISCOVERY_MS))
+        if (this.finished || this.aborted()) break
+        try {
+          for await (const peer of find()) this.addPeer(peer)
+        } catch {
+          // Fewer providers, nothing worse.
+        }
+      }
     })()
   }
 
@@ -117,12 +135,19 @@ export class BlockFetcher {
 
   /** Resolves when every wanted block is stored; rejects after `timeoutMs` without any progress. */
   async fetch (wanted: WantedBlock[], timeoutMs: number): Promise<void> {
+    const fresh: WantedBlock[] = []
     for (const block of wanted) {
       const key = block.cid.toString()
       if (this.pending.has(key) || await this.components.store.has(block.cid)) continue
       this.pending.add(key)
-      this.queue.push(block)
+      fresh.push(block)
     }
+    // A random order: fetchers of one swarm then hold different blocks and can serve each other.
+    for (let i = fresh.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1))
+      ;[fresh[i], fresh[j]] = [fresh[j], fresh[i]]
+    }
+    this.queue.push(...fresh)
     this.kick()
     let lastProgress = Date.now()
     let lastPending = this.pending.size
@@ -142,6 +167,8 @@ export class BlockFetcher {
         this.wake = resolve
         setTimeout(resolve, 250)
       })
+      // Workers stop when every queued block is lacked by their peer; lacks expire, so restart them.
+      this.kick()
     }
   }
 
@@ -157,7 +184,7 @@ export class BlockFetcher {
     let bytes = 0
     for (let i = 0; i < this.queue.length && batch.length < FETCH_BATCH_MAX_BLOCKS && bytes < FETCH_BATCH_BYTES;) {
       const block = this.queue[i]
-      if (state.lacks.has(block.cid.toString())) {
+      if (this.lacking(state, block.cid.toString())) {
         i++
         continue
       }
@@ -180,7 +207,7 @@ export class BlockFetcher {
             const key = cid.toString()
             remaining.delete(key)
             if (typeof result === 'string') {
-              state.lacks.add(key)
+              state.lacks.set(key, Date.now())
               this.requeue([{ cid, size: batch.find(b => b.cid.equals(cid))?.size }])
               if ([...this.peers.values()].every(other => other.dropped || other.lacks.has(key))) {
                 this.reasons.push(result === 'denied' ? `every provider refused block ${key}: a licence is needed (\`myc market buy|rent NAME\`)` : `no provider has block ${key}`)
@@ -219,6 +246,15 @@ export class BlockFetcher {
     if (this.queue.length !== this.pending.size) return false
     const active = [...this.peers.values()].filter(state => !state.dropped)
     return this.queue.every(block => active.every(state => state.lacks.has(block.cid.toString())))
+  }
+
+  /** A peer that lacked a block is asked again after a while: in a swarm, peers fill up as they fetch. */
+  private lacking (state: PeerState, key: string): boolean {
+    const since = state.lacks.get(key)
+    if (since == null) return false
+    if (Date.now() - since < LACK_RETRY_MS) return true
+    state.lacks.delete(key)
+    return false
   }
 
   private aborted (): boolean {

@@ -91,6 +91,7 @@ export async function fetchVersion (components: FetchVersionComponents, { root, 
     onProgress?.({ type: 'progress', bytes: totalBytes, totalBytes, fetchedBytes, reusedBytes, peers: fetcher.activePeers, bytesPerSecond: fetchedBytes / Math.max((performance.now() - started) / 1000, 0.001) })
     return manifest
   } finally {
+    fetcher.finished = true
     controller.abort()
   }
 }

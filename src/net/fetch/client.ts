@@ -50,7 +50,9 @@ export async function requestBlocks (
   const idle = idleSignal(options)
   const stream = await libp2p.dialProtocol(peer, FETCH_PROTOCOL, { signal: idle.signal })
   try {
-    const lp = lpStream(stream, { maxDataLength: MAX_BLOCK_BYTES + 1 })
+    // yamux grants window as data arrives, so nothing slows the sender down: the read buffer must hold
+    // everything this request can bring while blocks are verified and stored.
+    const lp = lpStream(stream, { maxDataLength: MAX_BLOCK_BYTES + 1, maxBufferSize: cids.length * (MAX_BLOCK_BYTES + 16) })
     await lp.write(encodeRequest({ op: 'get', cids }), { signal: idle.signal })
     for (const cid of cids) {
       const frame = await lp.read({ signal: idle.signal })
