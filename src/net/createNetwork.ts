@@ -15,6 +15,7 @@ import { webSockets } from '@libp2p/websockets'
 import { createHeliaLight } from 'helia'
 import { InvalidInputError } from '../errors.ts'
 import { dhtProtocol } from './constants.ts'
+import { noiseCrypto } from './noiseCrypto.ts'
 import type { Identity } from '../identity/identity.ts'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { KadDHT } from '@libp2p/kad-dht'
@@ -66,7 +67,7 @@ export async function createNetwork (parameters: CreateNetworkParameters): Promi
     privateKey: parameters.identity.privateKey,
     addresses: { listen: parameters.listen },
     transports: [tcp(), webSockets()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [noise({ crypto: noiseCrypto })],
     streamMuxers: [yamux()],
     ...(connectionProtector != null ? { connectionProtector } : {}),
     peerDiscovery,
