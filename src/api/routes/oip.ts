@@ -101,5 +101,5 @@ async function readInferBody (request: FastifyRequest): Promise<{ json: unknown,
     if (size > MAX_JSON_BODY_BYTES) throw new InvalidInputError(`The request exceeds ${MAX_JSON_BODY_BYTES} bytes.`, { status: 413, code: 'REQUEST_TOO_LARGE' })
     chunks.push(chunk)
   }
-  return splitBinaryBody(Buffer.concat(chunks), Number(headerLength))
+  return splitBinaryBody(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), Number(headerLength))
 }

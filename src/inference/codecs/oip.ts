@@ -378,7 +378,10 @@ export function splitBinaryBody (body: Uint8Array, headerLength: number): { json
 
 /** The JSON text followed by the binary chunks; `headerLength` goes in Inference-Header-Content-Length. */
 export function joinBinaryBody (encoded: EncodedOipBody<unknown>): { body: Uint8Array, headerLength: number } {
-  const head = encoder.encode(JSON.stringify(encoded.json))
+  // Trailing spaces (valid JSON) align the tensor data to 8 bytes, so the receiver can view it in place.
+  const json = encoder.encode(JSON.stringify(encoded.json))
+  const head = new Uint8Array(json.length + (8 - (json.length % 8)) % 8).fill(0x20)
+  head.set(json)
   const body = new Uint8Array(head.length + encoded.binary.reduce((sum, chunk) => sum + chunk.length, 0))
   body.set(head)
   let position = head.length
