@@ -2,9 +2,11 @@
  * A minimal ONNX ModelProto encoder (protobuf by hand): nodes with int/ints/float/string
  * attributes, float32 initializers as raw_data, typed graph inputs/outputs, opset imports.
  *
- * Copied, trimmed, from the test fixture test/fixtures/onnx.ts (src must not import test code).
- * TODO: promote one writer to src/manifest/onnxWriter.ts and use it from both places.
+ * Copied, trimmed, from the test fixture test/fixtures/onnx.ts (src must not import test code); the protobuf wire format is shared: src/utils/protobufWriter.ts.
  */
+
+import { concatBytes } from '../../utils/bytes.ts'
+import { bytesField, floatField, messageField, stringField, varintField } from '../../utils/protobufWriter.ts'
 
 export type OnnxAttribute =
   | { type: 'float', value: number }
@@ -65,16 +67,12 @@ const TYPE = { tensorType: 1 }
 const TENSOR_TYPE = { elemType: 1, shape: 2 }
 const SHAPE = { dim: 1 }
 const DIMENSION = { dimValue: 1, dimParam: 2 }
-const WIRE_VARINT = 0
-const WIRE_LENGTH_DELIMITED = 2
-const WIRE_FIXED32 = 5
 
-const encoder = new TextEncoder()
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
 
 /** Encodes the model as ONNX protobuf bytes. */
 export function encodeOnnxModel (model: OnnxModel): Uint8Array {
-  return concat([
+  return concatBytes([
     varintField(MODEL.irVersion, model.irVersion ?? 8),
     stringField(MODEL.producerName, model.producerName ?? 'mycelium'),
     stringField(MODEL.producerVersion, model.producerVersion ?? '0.1.0'),
@@ -140,57 +138,3 @@ function encodeValueInfo (info: OnnxValueInfo): Uint8Array[] {
   return [stringField(VALUE_INFO.name, info.name), messageField(VALUE_INFO.type, [messageField(TYPE.tensorType, tensorType)])]
 }
 
-// --- protobuf wire format ----------------------------------------------------------------------
-
-function varint (value: number | bigint): number[] {
-  // int64 fields encode negatives as 64-bit two's complement (10 bytes).
-  let v = BigInt.asUintN(64, BigInt(value))
-  const out: number[] = []
-  while (v >= 0x80n) {
-    out.push(Number(v & 0x7fn) | 0x80)
-    v >>= 7n
-  }
-  out.push(Number(v))
-  return out
-}
-
-function concat (parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0))
-  let pos = 0
-  for (const part of parts) {
-    out.set(part, pos)
-    pos += part.length
-  }
-  return out
-}
-
-function tag (field: number, wireType: number): number[] {
-  return varint((field << 3) | wireType)
-}
-
-function varintField (field: number, value: number | bigint): Uint8Array {
-  return new Uint8Array([...tag(field, WIRE_VARINT), ...varint(value)])
-}
-
-function bytesField (field: number, payload: Uint8Array): Uint8Array {
-  const head = new Uint8Array([...tag(field, WIRE_LENGTH_DELIMITED), ...varint(payload.length)])
-  const out = new Uint8Array(head.length + payload.length)
-  out.set(head)
-  out.set(payload, head.length)
-  return out
-}
-
-function stringField (field: number, value: string): Uint8Array {
-  return bytesField(field, encoder.encode(value))
-}
-
-function messageField (field: number, parts: Uint8Array[]): Uint8Array {
-  return bytesField(field, concat(parts))
-}
-
-function floatField (field: number, value: number): Uint8Array {
-  const out = new Uint8Array(5)
-  out.set(tag(field, WIRE_FIXED32))
-  new DataView(out.buffer).setFloat32(1, value, true)
-  return out
-}
