@@ -316,7 +316,7 @@ export function createCli (): Command {
         `RPC:     ${info.rpcUrl}`,
         `Network: ${info.network}`,
         `Account: ${info.account}`,
-        ...Object.entries(info.deployment.contracts).map(([name, address]) => `${name.padEnd(12)} ${address}`)
+        ...Object.entries(info.deployment.contracts).map(([name, address]) => `${name.padEnd(16)} ${address}`)
       ].join('\n'))
     }))
   chain.command('faucet')
