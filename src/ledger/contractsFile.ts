@@ -12,6 +12,11 @@ export interface ContractAddresses {
    * it on its next start; elsewhere the payment-channel actions fail with PaymentChannelsNotDeployedError.
    */
   paymentChannels?: Address
+  /**
+   * FederatedRounds. Absent from contracts files written before it existed: the embedded chain deploys
+   * it on its next start; elsewhere the federated-learning actions fail with FederatedRoundsNotDeployedError.
+   */
+  federatedRounds?: Address
 }
 
 /**
@@ -28,7 +33,7 @@ export interface ContractsFile {
 
 const CONTRACT_KEYS = ['registry', 'token', 'marketplace', 'anchor'] as const
 /** Contracts added after the first deployments: an older file without them stays readable. */
-const OPTIONAL_CONTRACT_KEYS = ['paymentChannels'] as const
+const OPTIONAL_CONTRACT_KEYS = ['paymentChannels', 'federatedRounds'] as const
 
 export async function readContractsFile (file: string): Promise<ContractsFile | undefined> {
   let text: string

@@ -11,6 +11,7 @@ import {
   type PublicClient,
   type Transport
 } from 'viem'
+import { federatedRoundsAbi } from './artifacts/FederatedRounds.ts'
 import { marketplaceAbi } from './artifacts/Marketplace.ts'
 import { modelRegistryAbi } from './artifacts/ModelRegistry.ts'
 import { mycTokenAbi } from './artifacts/MycToken.ts'
@@ -29,6 +30,8 @@ export interface LedgerContracts {
   anchor: GetContractReturnType<typeof usageAnchorAbi, PublicClient>
   /** Absent when the contracts file predates PaymentChannels (see `paymentChannelsOf`). */
   paymentChannels: GetContractReturnType<typeof paymentChannelsAbi, PublicClient> | undefined
+  /** Absent when the contracts file predates FederatedRounds (see `federatedRoundsOf`). */
+  federatedRounds: GetContractReturnType<typeof federatedRoundsAbi, PublicClient> | undefined
 }
 
 /** What the node uses to talk to the ledger: clients, contracts, and (optionally) its account. */
@@ -103,7 +106,8 @@ export async function createLedger (parameters: CreateLedgerParameters, options?
     token: getContract({ address: addresses.token, abi: mycTokenAbi, client: publicClient }),
     marketplace: getContract({ address: addresses.marketplace, abi: marketplaceAbi, client: publicClient }),
     anchor: getContract({ address: addresses.anchor, abi: usageAnchorAbi, client: publicClient }),
-    paymentChannels: addresses.paymentChannels != null ? getContract({ address: addresses.paymentChannels, abi: paymentChannelsAbi, client: publicClient }) : undefined
+    paymentChannels: addresses.paymentChannels != null ? getContract({ address: addresses.paymentChannels, abi: paymentChannelsAbi, client: publicClient }) : undefined,
+    federatedRounds: addresses.federatedRounds != null ? getContract({ address: addresses.federatedRounds, abi: federatedRoundsAbi, client: publicClient }) : undefined
   }
   const account = parameters.account
   const sender = account != null ? new TransactionSender({ client: publicClient, account, chainId, embedded: embedded != null }) : undefined
@@ -156,7 +160,7 @@ async function readEmbeddedDeployment (embedded: EmbeddedChain | undefined): Pro
 }
 
 async function assertDeployed (client: PublicClient, deployment: ContractsFile, rpcUrl: string | undefined, signal: AbortSignal | undefined): Promise<void> {
-  const names: Record<keyof ContractAddresses, string> = { registry: 'ModelRegistry', token: 'MycToken', marketplace: 'Marketplace', anchor: 'UsageAnchor', paymentChannels: 'PaymentChannels' }
+  const names: Record<keyof ContractAddresses, string> = { registry: 'ModelRegistry', token: 'MycToken', marketplace: 'Marketplace', anchor: 'UsageAnchor', paymentChannels: 'PaymentChannels', federatedRounds: 'FederatedRounds' }
   for (const key of Object.keys(names) as Array<keyof ContractAddresses>) {
     signal?.throwIfAborted()
     const address = deployment.contracts[key]

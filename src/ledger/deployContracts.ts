@@ -1,6 +1,7 @@
 import path from 'node:path'
 import { createPublicClient, encodeDeployData, encodeFunctionData, getAddress, type Address, type LocalAccount, type PublicClient, type Transport } from 'viem'
 import { logger } from '../utils/logger.ts'
+import { federatedRoundsAbi, federatedRoundsBytecode } from './artifacts/FederatedRounds.ts'
 import { marketplaceAbi, marketplaceBytecode } from './artifacts/Marketplace.ts'
 import { modelRegistryBytecode } from './artifacts/ModelRegistry.ts'
 import { mycTokenAbi, mycTokenBytecode } from './artifacts/MycToken.ts'
@@ -52,9 +53,11 @@ function deployer (parameters: Pick<DeployContractsParameters, 'transport' | 'ch
 
 const paymentChannelsDeployData = (token: Address): `0x${string}` =>
   encodeDeployData({ abi: paymentChannelsAbi, bytecode: paymentChannelsBytecode, args: [token] })
+const federatedRoundsDeployData = (token: Address): `0x${string}` =>
+  encodeDeployData({ abi: federatedRoundsAbi, bytecode: federatedRoundsBytecode, args: [token] })
 
 /**
- * Deploys ModelRegistry, MycToken, Marketplace, UsageAnchor and PaymentChannels in that order (so a fresh
+ * Deploys ModelRegistry, MycToken, Marketplace, UsageAnchor, PaymentChannels and FederatedRounds in that order (so a fresh
  * deployer always gets the same addresses; contracts added later come last, so the older ones keep
  * theirs), then grants the minter role. Works on any EVM chain: it only signs raw transactions with
  * `deployer`.
@@ -72,6 +75,7 @@ export async function deployContracts (parameters: DeployContractsParameters, op
   }))
   const anchor = await deploy('UsageAnchor', usageAnchorBytecode)
   const paymentChannels = await deploy('PaymentChannels', paymentChannelsDeployData(token.address))
+  const federatedRounds = await deploy('FederatedRounds', federatedRoundsDeployData(token.address))
   const minterRole = await client.readContract({ address: token.address, abi: mycTokenAbi, functionName: 'MINTER_ROLE' })
   for (const minter of parameters.minters ?? []) {
     try {
@@ -90,7 +94,8 @@ export async function deployContracts (parameters: DeployContractsParameters, op
       token: token.address,
       marketplace: marketplace.address,
       anchor: anchor.address,
-      paymentChannels: paymentChannels.address
+      paymentChannels: paymentChannels.address,
+      federatedRounds: federatedRounds.address
     }
   }
   if (parameters.file != null) await writeContractsFile(parameters.file, deployment)
@@ -115,10 +120,28 @@ export async function deployPaymentChannels (parameters: DeployPaymentChannelsPa
   return completed
 }
 
+export interface DeployFederatedRoundsParameters extends Pick<DeployContractsParameters, 'transport' | 'chainId' | 'deployer' | 'file' | 'embedded'> {
+  /** The deployment to complete: a contracts file written before FederatedRounds existed. */
+  deployment: ContractsFile
+}
+
+/**
+ * Adds FederatedRounds (paid in the deployment's token) to an existing deployment and returns the
+ * completed contracts file (written to `file` if given). Any account may deploy it: it has no admin.
+ */
+export async function deployFederatedRounds (parameters: DeployFederatedRoundsParameters, options?: { signal?: AbortSignal }): Promise<ContractsFile> {
+  const { deployment } = parameters
+  const { deploy } = deployer(parameters, options)
+  const federatedRounds = await deploy('FederatedRounds', federatedRoundsDeployData(deployment.contracts.token))
+  const completed: ContractsFile = { ...deployment, contracts: { ...deployment.contracts, federatedRounds: federatedRounds.address } }
+  if (parameters.file != null) await writeContractsFile(parameters.file, completed)
+  return completed
+}
+
 /**
  * The contracts of the embedded chain: deployed by its genesis deployer on first start (the faucet gets
  * the minter role), recorded in `contracts.json` in the chain's directory and reused on every later start.
- * A `contracts.json` older than PaymentChannels gets it deployed and recorded on the next start.
+ * A `contracts.json` older than PaymentChannels or FederatedRounds gets them deployed and recorded on the next start.
  */
 export async function ensureEmbeddedContracts (chain: EmbeddedChain, options?: { signal?: AbortSignal, royaltyBps?: number }): Promise<ContractsFile> {
   const file = chain.dir != null ? path.join(chain.dir, CONTRACTS_FILE) : undefined
@@ -126,18 +149,20 @@ export async function ensureEmbeddedContracts (chain: EmbeddedChain, options?: {
   const existing = file != null && !chain.startup.created ? await readContractsFile(file) : undefined
   if (existing != null) {
     if (existing.chainId !== chain.chainId) throw new ContractsNotDeployedError('ModelRegistry', existing.contracts.registry, chain.chainId)
-    if (existing.contracts.paymentChannels != null) return existing
-    // A chain deployed before PaymentChannels existed: add it now (its deployer's key is the chain's), so
-    // an existing dev chain keeps its models, licences and balances.
-    log('adding PaymentChannels to the contracts of %s', file)
-    return await deployPaymentChannels({
-      transport: embeddedTransport(chain),
-      chainId: chain.chainId,
-      deployer: chain.accounts.deployer,
-      deployment: existing,
-      embedded: true,
-      file
-    }, options)
+    // A chain deployed before PaymentChannels or FederatedRounds existed: add what is missing now, in
+    // deployment order (its deployer's key is the chain's), so an existing dev chain keeps its models,
+    // licences and balances.
+    let completed = existing
+    const common = { transport: embeddedTransport(chain), chainId: chain.chainId, deployer: chain.accounts.deployer, embedded: true, ...(file != null ? { file } : {}) }
+    if (completed.contracts.paymentChannels == null) {
+      log('adding PaymentChannels to the contracts of %s', file)
+      completed = await deployPaymentChannels({ ...common, deployment: completed }, options)
+    }
+    if (completed.contracts.federatedRounds == null) {
+      log('adding FederatedRounds to the contracts of %s', file)
+      completed = await deployFederatedRounds({ ...common, deployment: completed }, options)
+    }
+    return completed
   }
   return await deployContracts({
     transport: embeddedTransport(chain),

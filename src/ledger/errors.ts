@@ -13,6 +13,7 @@ import {
   type Hex
 } from 'viem'
 import { BaseError, type BaseErrorParameters } from '../errors.ts'
+import { federatedRoundsAbi } from './artifacts/FederatedRounds.ts'
 import { marketplaceAbi } from './artifacts/Marketplace.ts'
 import { modelRegistryAbi } from './artifacts/ModelRegistry.ts'
 import { mycTokenAbi } from './artifacts/MycToken.ts'
@@ -97,6 +98,21 @@ export class PaymentChannelsNotDeployedError extends LedgerError {
   }
 }
 
+/**
+ * The contracts file predates the FederatedRounds contract (older deployments have no `federatedRounds`).
+ * The embedded chain adds it by itself on start; an external chain needs it deployed.
+ */
+export class FederatedRoundsNotDeployedError extends LedgerError {
+  override name = 'FederatedRoundsNotDeployedError'
+  constructor (action: string, chainId: number) {
+    super(`Cannot ${action}: the contracts file of chain ${chainId} has no FederatedRounds contract (it was written before federated rounds existed).`, {
+      code: 'CONTRACTS_NOT_DEPLOYED',
+      status: 503,
+      hint: 'Redeploy the contracts with `myc chain deploy --rpc URL` (or add FederatedRounds to the existing deployment with deployFederatedRounds) and use the new contracts file.'
+    })
+  }
+}
+
 export class FaucetDisabledError extends LedgerError {
   override name = 'FaucetDisabledError'
   constructor () {
@@ -142,7 +158,7 @@ type AbiError = Extract<Abi[number], { type: 'error' }>
 /** Every custom error of every contract, so a revert is decoded whichever contract raised it. */
 export const ledgerErrorsAbi: readonly AbiError[] = (() => {
   const seen = new Map<string, AbiError>()
-  for (const abi of [modelRegistryAbi, marketplaceAbi, mycTokenAbi, usageAnchorAbi, paymentChannelsAbi] as readonly Abi[]) {
+  for (const abi of [modelRegistryAbi, marketplaceAbi, mycTokenAbi, usageAnchorAbi, paymentChannelsAbi, federatedRoundsAbi] as readonly Abi[]) {
     for (const item of abi) {
       if (item.type === 'error') seen.set(`${item.name}(${item.inputs.map(input => input.type).join(',')})`, item)
     }
@@ -220,7 +236,42 @@ const DESCRIPTIONS: Record<string, Describe> = {
   EmptyTopUp: ([id]) => ({ message: `A top-up of payment channel ${id} must add tokens, time, or both.`, status: 400 }),
   InvalidVoucherSignature: ([id, client]) => ({ message: `The voucher is not signed by ${client}, the client of payment channel ${id}.`, status: 400, hint: 'A voucher is valid only on the channel it names, on this chain and contract.' }),
   VoucherExceedsDeposit: ([id, amount, deposit]) => ({ message: `The voucher is worth ${tokens(amount)}, more than the ${tokens(deposit)} deposited in payment channel ${id}.`, status: 402 }),
-  NothingToClaim: ([id, amount, claimed]) => ({ message: `Nothing to claim: the voucher is worth ${tokens(amount)} and payment channel ${id} has already paid ${tokens(claimed)}.`, status: 409 })
+  NothingToClaim: ([id, amount, claimed]) => ({ message: `Nothing to claim: the voucher is worth ${tokens(amount)} and payment channel ${id} has already paid ${tokens(claimed)}.`, status: 409 }),
+  // FederatedRounds
+  InvalidRounds: ([rounds, max]) => ({ message: `A federated job runs 1 to ${max} rounds, not ${rounds}.`, status: 400 }),
+  InvalidParticipantsWanted: ([wanted, max]) => ({ message: `A federated job wants 1 to ${max} participants, not ${wanted}.`, status: 400 }),
+  InvalidAggregatorsK: ([k, wanted]) => ({ message: `A round needs 1 to ${wanted} agreeing attestations (the participants wanted), not ${k}.`, status: 400 }),
+  InvalidRoundDuration: ([duration, max]) => ({ message: `A round lasts 1 second to ${days(max)}, not ${days(duration)}.`, status: 400 }),
+  ZeroBounty: () => ({ message: 'A federated job needs a bounty.', status: 400 }),
+  EmptyCid: () => ({ message: 'A CID is required (task spec, update or aggregate).', status: 400 }),
+  ZeroExamples: () => ({ message: 'An update must be trained on at least one example.', status: 400 }),
+  UnknownJob: ([id]) => ({ message: `There is no federated job ${id}.`, status: 404 }),
+  NotSponsor: ([id, caller]) => ({ message: `${caller} is not the sponsor of federated job ${id}.`, status: 403, hint: 'Only the account that opened the job rejects updates.' }),
+  NotParticipant: ([id, caller]) => ({ message: `${caller} has not joined federated job ${id}.`, status: 403, hint: 'Only participants commit updates, attest aggregates and post metrics.' }),
+  SponsorCannotJoin: ([id]) => ({ message: `The sponsor of federated job ${id} cannot join it as a participant.`, status: 409 }),
+  AlreadyJoined: ([id, account]) => ({ message: `${account} has already joined federated job ${id}.`, status: 409 }),
+  JobFull: ([id, wanted]) => ({ message: `Federated job ${id} already has the ${wanted} participants it wanted.`, status: 409 }),
+  JoinClosed: ([id, deadline]) => ({ message: `Federated job ${id} took participants until the end of round 1 (${isoTime(deadline)}).`, status: 409 }),
+  InvalidRound: ([id, round, rounds]) => ({ message: `Federated job ${id} has rounds 1 to ${rounds}, not ${round}.`, status: 400 }),
+  RoundNotStarted: ([id, round]) => ({ message: `Round ${round} of federated job ${id} has not started: the previous round is not finalized.`, status: 409 }),
+  RoundAlreadyFinalized: ([id, round]) => ({ message: `Round ${round} of federated job ${id} is already finalized.`, status: 409 }),
+  RoundNotFinalized: ([id, round]) => ({ message: `Round ${round} of federated job ${id} is not finalized yet.`, status: 409 }),
+  CommitDeadlinePassed: ([id, round, deadline]) => ({
+    message: `Too late: round ${round} of federated job ${id} took updates until ${isoTime(deadline)}.`,
+    status: 409,
+    hint: 'A participant that misses a round\'s deadline is skipped for that round; commit in the next one.'
+  }),
+  AlreadyCommitted: ([id, round, participant]) => ({ message: `${participant} has already committed an update in round ${round} of federated job ${id}.`, status: 409 }),
+  AttestationsNotOpen: ([id, round, deadline]) => ({
+    message: `Round ${round} of federated job ${id} takes attestations once every participant committed or after ${isoTime(deadline)}.`,
+    status: 409
+  }),
+  AlreadyAttested: ([id, round, attester]) => ({ message: `${attester} has already attested an aggregate in round ${round} of federated job ${id}.`, status: 409 }),
+  NoCommitment: ([id, round, participant]) => ({ message: `${participant} committed no update in round ${round} of federated job ${id}.`, status: 404 }),
+  UpdateAlreadyRejected: ([id, round, participant]) => ({ message: `The update of ${participant} in round ${round} of federated job ${id} is already rejected.`, status: 409 }),
+  EmptyMetricName: () => ({ message: 'A metric needs a name.', status: 400 }),
+  JobNotFinished: ([id, finalized, rounds]) => ({ message: `Federated job ${id} pays out after its last round: ${finalized} of ${rounds} rounds are finalized.`, status: 409 }),
+  AlreadyPaidOut: ([id]) => ({ message: `Federated job ${id} has already been paid out.`, status: 409 })
 }
 
 /** A decoded custom error as a {@link ContractRevertError}. */
