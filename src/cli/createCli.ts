@@ -336,7 +336,7 @@ export function createCli (): Command {
       const g = globals(command)
       const { deployToRpc } = await import('../ledger/deployToRpc.ts')
       const deployment = await deployToRpc({ home: resolveHome(g.home), rpcUrl: options.rpc, output: options.output, passphrase: await readPassphrase(options.passphraseFile) })
-      printResult(g, deployment, () => `Deployed on chain ${deployment.chainId}; wrote ${options.output}\n${Object.entries(deployment.contracts).map(([name, address]) => `${name.padEnd(12)} ${address}`).join('\n')}`)
+      printResult(g, deployment, () => `Deployed on chain ${deployment.chainId}; wrote ${options.output}\n${Object.entries(deployment.contracts).map(([name, address]) => `${name.padEnd(16)} ${address}`).join('\n')}`)
     }))
 
   const channels = program.command('channels').description('payment channels for paid inference')
