@@ -10,6 +10,7 @@
  * 1,663,370 parameters, ~12.3 M multiply-adds per sample. Weights are uniform in ±1/sqrt(fan-in)
  * (PyTorch's default initialisation) from a seeded PRNG, so every machine builds the same bytes.
  */
+import { createRandom as mulberry32 } from '../../src/federated/training/random.ts'
 import { buildOnnxModel, type OnnxAttributeValue, type OnnxTensorSpec } from '../../test/fixtures/onnx.ts'
 
 export const CNN_INPUT = 'input'
@@ -163,14 +164,3 @@ export function cnnForward (weights: CnnWeights, image: Float32Array): Float64Ar
   return dense(dense(p2, weights.fc1w, weights.fc1b, HIDDEN, true), weights.fc2w, weights.fc2b, CLASSES, false)
 }
 
-/** The fixtures' seeded PRNG (mulberry32), so weights are the same on every machine. */
-function mulberry32 (seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}

@@ -17,23 +17,14 @@ import { rejectUpdate } from './actions/rejectUpdate.ts'
 import { CONTRACTS_FILE } from './constants.ts'
 import { readContractsFile, writeContractsFile } from './contractsFile.ts'
 import { createLedger } from './createLedger.ts'
-import { ContractRevertError, FederatedRoundsNotDeployedError } from './errors.ts'
+import { FederatedRoundsNotDeployedError } from './errors.ts'
 import { startEmbeddedLedger } from './startEmbeddedLedger.ts'
-import { startTestLedger, testAccount, TOKEN, type TestLedger } from './testHelpers.ts'
+import { startTestLedger, testAccount, TOKEN, type TestLedger, rejectsWith } from './testHelpers.ts'
 import type { Ledger } from './createLedger.ts'
 
 const HOUR = 3_600
 const AGGREGATE = 'bafyaggregate1'
 const AGGREGATE_2 = 'bafyaggregate2'
-
-async function rejectsWith (promise: Promise<unknown>, errorName: string, message?: RegExp): Promise<void> {
-  await assert.rejects(promise, (err: any) => {
-    assert.ok(err instanceof ContractRevertError, `expected a ContractRevertError, got ${err?.name}: ${err?.message}`)
-    assert.equal(err.errorName, errorName)
-    if (message != null) assert.match(err.shortMessage, message)
-    return true
-  })
-}
 
 describe('FederatedRounds', () => {
   let t: TestLedger

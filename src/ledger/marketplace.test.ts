@@ -17,22 +17,12 @@ import { mycTokenAbi } from './artifacts/MycToken.ts'
 import { callbackTokenAbi, callbackTokenBytecode } from './artifacts/test/CallbackToken.ts'
 import { reentrantSellerAbi, reentrantSellerBytecode } from './artifacts/test/ReentrantSeller.ts'
 import { fundFromFaucet } from './chain/fundFromFaucet.ts'
-import { ContractRevertError } from './errors.ts'
-import { startTestLedger, testAccount, TOKEN, type TestLedger } from './testHelpers.ts'
+import { startTestLedger, testAccount, TOKEN, type TestLedger, rejectsWith } from './testHelpers.ts'
 import { writeContract } from './write.ts'
 import type { Ledger } from './createLedger.ts'
 
 const CID = 'bafyreidykglsfhoixmivffc5uwhcgshx4j465xwqntbmu43nb2dzqwfvae'
 const HOUR = 3_600
-
-async function rejectsWith (promise: Promise<unknown>, errorName: string, message?: RegExp): Promise<void> {
-  await assert.rejects(promise, (err: any) => {
-    assert.ok(err instanceof ContractRevertError, `expected a ContractRevertError, got ${err?.name}: ${err?.message}`)
-    assert.equal(err.errorName, errorName)
-    if (message != null) assert.match(err.shortMessage, message)
-    return true
-  })
-}
 
 describe('Marketplace', () => {
   let t: TestLedger

@@ -19,25 +19,16 @@ import { fundFromFaucet } from './chain/fundFromFaucet.ts'
 import { CONTRACTS_FILE, MAX_CHANNEL_DURATION_SECONDS } from './constants.ts'
 import { parseContractsFile, readContractsFile, writeContractsFile } from './contractsFile.ts'
 import { createLedger } from './createLedger.ts'
-import { ContractRevertError, PaymentChannelsNotDeployedError } from './errors.ts'
+import { PaymentChannelsNotDeployedError } from './errors.ts'
 import { checkVoucher, hashVoucher, PAYMENT_CHANNELS_DOMAIN, voucherDomain, voucherTypedData } from './paymentChannels.ts'
 import { startEmbeddedLedger } from './startEmbeddedLedger.ts'
-import { startTestLedger, testAccount, TOKEN, type TestLedger } from './testHelpers.ts'
+import { startTestLedger, testAccount, TOKEN, type TestLedger, rejectsWith } from './testHelpers.ts'
 import { writeContract } from './write.ts'
 import type { Ledger } from './createLedger.ts'
 
 const HOUR = 3_600
 const PRICE = TOKEN / 10n
 const SECP256K1_ORDER = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
-
-async function rejectsWith (promise: Promise<unknown>, errorName: string, message?: RegExp): Promise<void> {
-  await assert.rejects(promise, (err: any) => {
-    assert.ok(err instanceof ContractRevertError, `expected a ContractRevertError, got ${err?.name}: ${err?.message}`)
-    assert.equal(err.errorName, errorName)
-    if (message != null) assert.match(err.shortMessage, message)
-    return true
-  })
-}
 
 describe('PaymentChannels', () => {
   let t: TestLedger

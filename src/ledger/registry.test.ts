@@ -9,22 +9,11 @@ import { registerModel } from './actions/registerModel.ts'
 import { resolveVersion } from './actions/resolveVersion.ts'
 import { revokePublisher } from './actions/revokePublisher.ts'
 import { transferModel } from './actions/transferModel.ts'
-import { ContractRevertError } from './errors.ts'
-import { startTestLedger, type TestLedger } from './testHelpers.ts'
+import { startTestLedger, type TestLedger, rejectsWith } from './testHelpers.ts'
 import type { Ledger } from './createLedger.ts'
 
 const CID = 'bafyreidykglsfhoixmivffc5uwhcgshx4j465xwqntbmu43nb2dzqwfvae'
 const CID2 = 'bafyreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku'
-
-async function rejectsWith (promise: Promise<unknown>, errorName: string, message: RegExp, status?: number): Promise<void> {
-  await assert.rejects(promise, (err: any) => {
-    assert.ok(err instanceof ContractRevertError, `expected a ContractRevertError, got ${err?.name}: ${err?.message}`)
-    assert.equal(err.errorName, errorName)
-    assert.match(err.shortMessage, message)
-    if (status != null) assert.equal(err.status, status)
-    return true
-  })
-}
 
 describe('ModelRegistry', () => {
   let t: TestLedger

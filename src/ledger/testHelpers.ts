@@ -1,4 +1,6 @@
 /** Test only: a real embedded chain with the real contracts, in a temp directory, and funded users. */
+import assert from 'node:assert/strict'
+import { ContractRevertError } from './errors.ts'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -43,4 +45,15 @@ export async function startTestLedger (options: { users?: number, tokens?: bigin
       await fs.rm(dir, { recursive: true, force: true })
     }
   }
+}
+
+/** Asserts a ledger call fails with the contract's named error (and, optionally, its message and HTTP status). */
+export async function rejectsWith (promise: Promise<unknown>, errorName: string, message?: RegExp, status?: number): Promise<void> {
+  await assert.rejects(promise, (err: any) => {
+    assert.ok(err instanceof ContractRevertError, `expected a ContractRevertError, got ${err?.name}: ${err?.message}`)
+    assert.equal(err.errorName, errorName)
+    if (message != null) assert.match(err.shortMessage, message)
+    if (status != null) assert.equal(err.status, status)
+    return true
+  })
 }
