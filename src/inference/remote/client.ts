@@ -4,8 +4,7 @@ import { BaseError } from '../../errors.ts'
 import { MalformedMessageError } from '../../net/fetch/messages.ts'
 import { decodeOipResponse, encodeOipRequest } from '../codecs/oip.ts'
 import { INFER_MAX_RESPONSE_BYTES, INFER_PROTOCOL, INFER_REQUEST_TIMEOUT_MS } from '../constants.ts'
-import { addressFromPeerId } from '../../identity/identity.ts'
-import { hashPayload, newNonce, providerSigned, signRequest, type InferenceReceipt, type InferenceRequestTerms } from './inferenceReceipt.ts'
+import { addressOfPeer, hashPayload, newNonce, receiptSignedBy, signRequest, type InferenceReceipt, type InferenceRequestTerms } from './inferenceReceipt.ts'
 import { encodeJson, type InferEnvelope, type InferReply, type ServiceInfo, type WirePayment } from './messages.ts'
 import type { LocalAccount } from 'viem'
 import type { Tensor } from '../tensor.ts'
@@ -70,7 +69,7 @@ export async function requestRemoteInference (libp2p: Pick<Libp2p, 'dialProtocol
     price,
     nonce: newNonce(),
     client: account.address,
-    provider: addressFromPeerId(peer)
+    provider: addressOfPeer(peer)
   }
   const clientSignature = await signRequest(account, terms)
   const voucher = price > 0n ? await payment?.(terms) : undefined
@@ -88,7 +87,7 @@ export async function requestRemoteInference (libp2p: Pick<Libp2p, 'dialProtocol
   // the hash of what we received, and the provider's signature.
   const receipt: InferenceReceipt = { request: terms, clientSignature, outputHash: reply.receipt.outputHash, providerSignature: reply.receipt.providerSignature }
   const sameTerms = reply.receipt.clientSignature === clientSignature && reply.receipt.request.nonce === terms.nonce && reply.receipt.request.price === price.toString()
-  if (!sameTerms || receipt.outputHash !== hashPayload([encodeJson(reply.response), binary]) || !(await providerSigned(receipt))) {
+  if (!sameTerms || receipt.outputHash !== hashPayload([encodeJson(reply.response), binary]) || !receiptSignedBy(receipt, peer.publicKey!.raw)) {
     throw new RemoteInferenceError(peer, 502, 'The provider\'s receipt does not match the call.')
   }
   return { ...decodeOipResponse(reply.response, binary), receipt }

@@ -1,8 +1,7 @@
 import { lpStream } from '@libp2p/utils'
 import { concatBytes } from '../../utils/bytes.ts'
 import { BaseError, InvalidInputError } from '../../errors.ts'
-import { addressFromPeerId } from '../../identity/identity.ts'
-import { hashPayload, recoverRequestSigner, signReceipt, type InferenceReceipt, type InferenceRequestTerms } from './inferenceReceipt.ts'
+import { addressOfPeer, hashPayload, requestSignedBy, signReceipt, type InferenceReceipt, type InferenceRequestTerms } from './inferenceReceipt.ts'
 import { logger } from '../../utils/logger.ts'
 import { decodeOipRequest, encodeOipError, encodeOipResponse } from '../codecs/oip.ts'
 import { INFER_MAX_QUEUED, INFER_MAX_REQUEST_BYTES, INFER_PROTOCOL, INFER_READ_TIMEOUT_MS } from '../constants.ts'
@@ -87,7 +86,7 @@ async function serve (stream: Stream, peer: PeerId, components: InferServerCompo
     return
   }
   try {
-    const terms = await checkTerms(envelope, binary, peer, service, components.account.address)
+    const terms = checkTerms(envelope, binary, peer, service, components.account.address)
     await components.acceptPayment?.(terms, envelope.payment)
     const decoded = decodeOipRequest(envelope.request, binary)
     const result = await components.run({ ref: envelope.model, inputs: decoded.inputs, outputs: decoded.outputs, file: decoded.file, peer })
@@ -113,16 +112,22 @@ export class PaymentRequiredError extends BaseError {
 }
 
 /** The client's signed terms must match what was sent, who sent it, and the price asked. */
-async function checkTerms (envelope: Extract<InferEnvelope, { op: 'infer' }>, binary: Uint8Array, peer: PeerId, service: ServiceInfo, provider: string): Promise<InferenceRequestTerms> {
+function checkTerms (envelope: Extract<InferEnvelope, { op: 'infer' }>, binary: Uint8Array, peer: PeerId, service: ServiceInfo, provider: string): InferenceRequestTerms {
   const terms: InferenceRequestTerms = { ...envelope.terms, price: BigInt(envelope.terms.price) }
   const bad = (why: string): never => { throw new InvalidInputError(`Invalid request terms: ${why}.`, { code: 'INVALID_TERMS' }) }
   if (terms.model !== envelope.model) bad('they name another model')
   if (terms.provider.toLowerCase() !== provider.toLowerCase()) bad('they name another provider')
-  if (peer.type !== 'secp256k1' || terms.client.toLowerCase() !== addressFromPeerId(peer).toLowerCase()) bad('the client is not the peer that sent them')
+  if (peer.type !== 'secp256k1' || terms.client.toLowerCase() !== addressOfPeer(peer).toLowerCase()) bad('the client is not the peer that sent them')
   if (terms.inputHash !== hashPayload([encodeJson(envelope.request), binary])) bad('the input hash does not match the request')
   if (terms.price < BigInt(service.price)) throw new PaymentRequiredError(`The price is ${service.price} per call; the terms offer ${terms.price}.`)
-  const signer = await recoverRequestSigner(terms, envelope.clientSignature).catch(() => undefined)
-  if (signer == null || signer.toLowerCase() !== terms.client.toLowerCase()) bad('the client signature does not verify')
+  // The signer must be the client, which is the peer: checked against the peer's key (no recovery needed).
+  let signed = false
+  try {
+    signed = requestSignedBy(terms, envelope.clientSignature, peer.publicKey!.raw)
+  } catch {
+    // Terms EIP-712 cannot encode (e.g. a badly checksummed address) are not signed terms.
+  }
+  if (!signed) bad('the client signature does not verify')
   return terms
 }
 

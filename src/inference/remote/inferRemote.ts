@@ -44,22 +44,27 @@ export class NoInferenceProviderError extends BaseError {
 
 /** Providers of inference on `model`: those that announced it, and connected peers that say they serve it. */
 export async function findInferenceProviders (components: RemoteInferenceComponents, model: string, options: AbortOptions = {}): Promise<InferenceProvider[]> {
-  const found = new Map<string, InferenceProvider>()
+  return (await findProviderPeers(components, model, options)).map(({ peer, price, source }) => ({ peerId: peer.toString(), price: price.toString(), source }))
+}
+
+/** findInferenceProviders with the PeerIds as they are (parsing one again costs a key decompression). */
+async function findProviderPeers (components: RemoteInferenceComponents, model: string, options: AbortOptions): Promise<Array<{ peer: PeerId, price: bigint, source: InferenceProvider['source'] }>> {
+  const found = new Map<string, { peer: PeerId, price: bigint, source: InferenceProvider['source'] }>()
   for (const service of components.announcer.servicesOf(model)) {
-    found.set(service.peer.toString(), { peerId: service.peer.toString(), price: service.price, source: 'announcement' })
+    found.set(service.peer.toString(), { peer: service.peer, price: BigInt(service.price), source: 'announcement' })
   }
   await Promise.all(components.libp2p.getConnections().map(async connection => {
     const peer = connection.remotePeer.toString()
     if (found.has(peer)) return
     try {
       const info = await requestServiceInfo(components.libp2p, connection.remotePeer, model, options)
-      if (info.serving) found.set(peer, { peerId: peer, price: info.price, source: 'connected' })
+      if (info.serving) found.set(peer, { peer: connection.remotePeer, price: BigInt(info.price), source: 'connected' })
     } catch {
       // A peer that does not speak the protocol simply is no provider.
     }
   }))
   // Cheapest first; announcement order breaks ties.
-  return [...found.values()].sort((a, b) => (BigInt(a.price) < BigInt(b.price) ? -1 : BigInt(a.price) > BigInt(b.price) ? 1 : 0))
+  return [...found.values()].sort((a, b) => (a.price < b.price ? -1 : a.price > b.price ? 1 : 0))
 }
 
 export interface InferRemoteParameters extends Omit<RemoteInferParameters, 'model'> {
@@ -81,7 +86,7 @@ export async function inferRemote (components: RemoteCallComponents, { model, pe
       throw new InvalidInputError(`"${peer}" is not a PeerId.`)
     }
   } else {
-    candidates = (await findInferenceProviders(components, model, { signal })).map(provider => ({ peer: peerIdFromString(provider.peerId), price: BigInt(provider.price) }))
+    candidates = await findProviderPeers(components, model, { signal })
   }
   const reasons: string[] = []
   for (const { peer: candidate, price: known } of candidates.slice(0, Math.max(INFER_MAX_ATTEMPTS, peer != null ? 1 : 0))) {
