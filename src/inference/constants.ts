@@ -47,8 +47,16 @@ export const FILE_PARAMETER = 'file'
 
 // --- the remote protocol (`myc serve` / `myc infer --remote`) ------------------------------
 
-/** The libp2p protocol of remote inference. */
+/** The libp2p protocol of remote inference: one call per stream. Still served, for older clients. */
 export const INFER_PROTOCOL = '/mycelium/infer/1.0.0'
+
+/**
+ * The same messages, several calls per stream, one after another: the client keeps the stream
+ * after an answer for its next call to the same provider, which saves opening a stream and
+ * negotiating the protocol (a round trip and a dozen small frames each way) on every call. A
+ * client proposes it first and falls back to INFER_PROTOCOL with a provider that lacks it.
+ */
+export const INFER_STREAMS_PROTOCOL = '/mycelium/infer/1.1.0'
 
 /** Envelope (model ref, ids, voucher, receipt fields) on top of the tensor data. */
 const INFER_ENVELOPE_BYTES = 1 * MiB
@@ -64,6 +72,15 @@ export const INFER_REQUEST_TIMEOUT_MS = 30_000
 
 /** How long a provider waits for a whole request to arrive once a stream is open. */
 export const INFER_READ_TIMEOUT_MS = 10_000
+
+/** On an INFER_STREAMS_PROTOCOL stream, how long a provider waits for the next request before dropping the stream. */
+export const INFER_STREAM_IDLE_MS = 30_000
+
+/** A client reuses a stream idle for less than this (well inside INFER_STREAM_IDLE_MS, so the provider has not closed it). */
+export const INFER_STREAM_REUSE_MS = 20_000
+
+/** Idle streams a client keeps per provider (calls in flight at once each need their own). */
+export const INFER_IDLE_STREAMS_PER_PEER = 4
 
 /** Calls a provider runs at once by default (`myc serve --max-concurrency`); more wait or are refused. */
 export const INFER_DEFAULT_MAX_CONCURRENCY = 4

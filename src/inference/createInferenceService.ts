@@ -93,10 +93,19 @@ export function createInferenceService (components: InferenceServiceComponents, 
     }
   }
 
-  /** Receipts are filed under the model's name (audits go by name); the provider anchors its copies. */
+  /**
+   * Receipts are filed under the model's name (audits go by name); the provider anchors its copies.
+   * Filed just after the answer has gone out, so storing them adds nothing to a call's latency.
+   */
   const keepReceipt = (receipt: InferenceReceipt, anchor: boolean): void => {
-    const name = components.index.byCid(receipt.request.model)?.name ?? receipt.request.model
-    components.receipts.keep({ hash: hashInferenceReceipt(receipt), model: name, document: receipt, signature: receipt.providerSignature, anchor })
+    setImmediate(() => {
+      try {
+        const name = components.index.byCid(receipt.request.model)?.name ?? receipt.request.model
+        components.receipts.keep({ hash: hashInferenceReceipt(receipt), model: name, document: receipt, signature: receipt.providerSignature, anchor })
+      } catch (err: any) {
+        log.error('keeping the receipt of a call to %s failed: %s', receipt.request.model, err.message)
+      }
+    })
   }
   const describe = (service: Service): ServedModel => {
     const entry = components.index.byCid(service.cid)

@@ -3,12 +3,12 @@ import { concatBytes } from '../../utils/bytes.ts'
 import { BaseError } from '../../errors.ts'
 import { MalformedMessageError } from '../../net/fetch/messages.ts'
 import { decodeOipResponse, encodeOipRequest } from '../codecs/oip.ts'
-import { INFER_MAX_RESPONSE_BYTES, INFER_PROTOCOL, INFER_REQUEST_TIMEOUT_MS } from '../constants.ts'
+import { INFER_IDLE_STREAMS_PER_PEER, INFER_MAX_RESPONSE_BYTES, INFER_PROTOCOL, INFER_REQUEST_TIMEOUT_MS, INFER_STREAM_REUSE_MS, INFER_STREAMS_PROTOCOL } from '../constants.ts'
 import { addressOfPeer, hashPayload, newNonce, receiptSignedBy, signRequest, type InferenceReceipt, type InferenceRequestTerms } from './inferenceReceipt.ts'
 import { encodeJson, type InferEnvelope, type InferReply, type ServiceInfo, type WirePayment } from './messages.ts'
 import type { LocalAccount } from 'viem'
 import type { Tensor } from '../tensor.ts'
-import type { AbortOptions, Libp2p, PeerId } from '@libp2p/interface'
+import type { AbortOptions, Libp2p, PeerId, Stream } from '@libp2p/interface'
 
 /** An error the provider answered with; 4xx means the request itself was wrong (no point retrying elsewhere). */
 export class RemoteInferenceError extends BaseError {
@@ -34,26 +34,110 @@ export interface RemoteCallParameters extends RemoteInferParameters {
   payment?: (terms: InferenceRequestTerms) => Promise<WirePayment | undefined>
 }
 
+type LengthPrefixedStream = ReturnType<typeof lpStream>
+
+/** A stream to a provider with its reader (a stream's reader keeps what it buffered, so it goes with the stream). */
+interface CallStream {
+  stream: Stream
+  lp: LengthPrefixedStream
+  /** Whether the provider takes several calls on it (INFER_STREAMS_PROTOCOL). */
+  several: boolean
+  /** While idle: takes it out of the idle list (and stops watching it). */
+  forget?: () => void
+}
+
+/** Idle streams per node and provider, for the next call (see INFER_STREAM_IDLE_MS). */
+const idleStreams = new WeakMap<object, Map<string, CallStream[]>>()
+
+function usable (stream: Stream): boolean {
+  return stream.status === 'open' && stream.writeStatus === 'writable' && stream.remoteWriteStatus === 'writable' && stream.readStatus === 'readable'
+}
+
+function takeIdle (libp2p: object, peer: PeerId): CallStream | undefined {
+  const idle = idleStreams.get(libp2p)?.get(peer.toString())
+  while (idle != null && idle.length > 0) {
+    const entry = idle[idle.length - 1]
+    entry.forget?.()
+    if (usable(entry.stream)) return entry
+    entry.stream.abort(new Error('stale idle stream'))
+  }
+  return undefined
+}
+
+function closeStream (stream: Stream): void {
+  stream.close().catch(err => { stream.abort(err) })
+}
+
+function putIdle (libp2p: object, peer: PeerId, entry: CallStream): void {
+  let byPeer = idleStreams.get(libp2p)
+  if (byPeer == null) {
+    byPeer = new Map()
+    idleStreams.set(libp2p, byPeer)
+  }
+  const key = peer.toString()
+  const idle = byPeer.get(key) ?? []
+  if (!usable(entry.stream) || idle.length >= INFER_IDLE_STREAMS_PER_PEER) {
+    closeStream(entry.stream)
+    return
+  }
+  idle.push(entry)
+  byPeer.set(key, idle)
+  // Forgotten when taken, when the provider closes it or the connection goes, or when idle too long.
+  const gone = (): void => {
+    entry.forget?.()
+    closeStream(entry.stream)
+  }
+  const expiry = setTimeout(gone, INFER_STREAM_REUSE_MS)
+  expiry.unref()
+  entry.stream.addEventListener('close', gone)
+  entry.stream.addEventListener('remoteCloseWrite', gone)
+  entry.forget = () => {
+    entry.forget = undefined
+    clearTimeout(expiry)
+    entry.stream.removeEventListener('close', gone)
+    entry.stream.removeEventListener('remoteCloseWrite', gone)
+    const index = idle.indexOf(entry)
+    if (index >= 0) idle.splice(index, 1)
+    if (idle.length === 0 && byPeer.get(key) === idle) byPeer.delete(key)
+  }
+}
+
+/**
+ * One request and its answer, on an idle stream to `peer` if there is one, else on a new one. A
+ * reused stream can have been closed by the provider just as the request went out; then, and only
+ * if nothing of the answer came back, the same request goes once more on a new stream (resending it
+ * is harmless: the provider refuses a voucher it has already accepted).
+ */
 async function exchange (libp2p: Pick<Libp2p, 'dialProtocol'>, peer: PeerId, envelope: InferEnvelope, binary: Uint8Array[], options: AbortOptions): Promise<{ reply: InferReply, binary: Uint8Array }> {
   const signal = AbortSignal.any([AbortSignal.timeout(INFER_REQUEST_TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])])
-  const stream = await libp2p.dialProtocol(peer, INFER_PROTOCOL, { signal })
-  try {
-    const lp = lpStream(stream, { maxDataLength: INFER_MAX_RESPONSE_BYTES })
-    await lp.writeV([encodeJson(envelope), concatBytes(binary)], { signal })
-    const header = (await lp.read({ signal })).subarray()
-    const data = (await lp.read({ signal })).subarray()
-    await stream.close({ signal })
-    let reply: InferReply
+  const message = [encodeJson(envelope), concatBytes(binary)]
+  for (let reused = takeIdle(libp2p, peer); ; reused = undefined) {
+    const entry = reused ?? await openStream(libp2p, peer, signal)
+    let answered = false
     try {
-      reply = JSON.parse(new TextDecoder().decode(header))
-    } catch {
-      throw new MalformedMessageError('the provider answered with malformed JSON')
+      await entry.lp.writeV(message, { signal })
+      const header = (await entry.lp.read({ signal })).subarray()
+      answered = true
+      const data = (await entry.lp.read({ signal })).subarray()
+      let reply: InferReply
+      try {
+        reply = JSON.parse(new TextDecoder().decode(header))
+      } catch {
+        throw new MalformedMessageError('the provider answered with malformed JSON')
+      }
+      if (entry.several) putIdle(libp2p, peer, entry)
+      else closeStream(entry.stream)
+      return { reply, binary: data }
+    } catch (err: any) {
+      entry.stream.abort(err)
+      if (reused == null || answered || signal.aborted) throw err
     }
-    return { reply, binary: data }
-  } catch (err: any) {
-    stream.abort(err)
-    throw err
   }
+}
+
+async function openStream (libp2p: Pick<Libp2p, 'dialProtocol'>, peer: PeerId, signal: AbortSignal): Promise<CallStream> {
+  const stream = await libp2p.dialProtocol(peer, [INFER_STREAMS_PROTOCOL, INFER_PROTOCOL], { signal })
+  return { stream, lp: lpStream(stream, { maxDataLength: INFER_MAX_RESPONSE_BYTES }), several: stream.protocol === INFER_STREAMS_PROTOCOL }
 }
 
 /**

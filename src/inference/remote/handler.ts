@@ -4,7 +4,7 @@ import { BaseError, InvalidInputError } from '../../errors.ts'
 import { addressOfPeer, hashPayload, requestSignedBy, signReceipt, type InferenceReceipt, type InferenceRequestTerms } from './inferenceReceipt.ts'
 import { logger } from '../../utils/logger.ts'
 import { decodeOipRequest, encodeOipError, encodeOipResponse } from '../codecs/oip.ts'
-import { INFER_MAX_QUEUED, INFER_MAX_REQUEST_BYTES, INFER_PROTOCOL, INFER_READ_TIMEOUT_MS } from '../constants.ts'
+import { INFER_MAX_QUEUED, INFER_MAX_REQUEST_BYTES, INFER_PROTOCOL, INFER_READ_TIMEOUT_MS, INFER_STREAM_IDLE_MS, INFER_STREAMS_PROTOCOL } from '../constants.ts'
 import { decodeEnvelope, encodeJson, type InferEnvelope, type InferReply, type ServiceInfo, type WirePayment } from './messages.ts'
 import type { LocalAccount } from 'viem'
 import type { RunInferenceParameters, RunInferenceReturnType } from '../runInference.ts'
@@ -47,25 +47,51 @@ class Gate {
 
 export async function registerInferHandler (libp2p: Pick<Libp2p, 'handle'>, components: InferServerComponents): Promise<void> {
   const gates = new Map<string, Gate>()
-  await libp2p.handle(INFER_PROTOCOL, async (stream: Stream, connection: Connection) => {
+  const handler = (several: boolean) => async (stream: Stream, connection: Connection): Promise<void> => {
     try {
-      await serve(stream, connection.remotePeer, components, gates)
+      await serve(stream, connection.remotePeer, components, gates, several)
     } catch (err: any) {
       // Malformed or oversized: reset this stream, keep serving everyone else.
       log('resetting infer stream from %p: %s', connection.remotePeer, err.message)
       stream.abort(err)
     }
-  }, { maxInboundStreams: 64 })
+  }
+  await libp2p.handle(INFER_PROTOCOL, handler(false), { maxInboundStreams: 64 })
+  await libp2p.handle(INFER_STREAMS_PROTOCOL, handler(true), { maxInboundStreams: 64 })
 }
 
-async function serve (stream: Stream, peer: PeerId, components: InferServerComponents, gates: Map<string, Gate>): Promise<void> {
+/**
+ * Serves the calls of one stream: one (INFER_PROTOCOL), or one after another (INFER_STREAMS_PROTOCOL)
+ * until the client ends the stream or leaves it idle for INFER_STREAM_IDLE_MS.
+ */
+async function serve (stream: Stream, peer: PeerId, components: InferServerComponents, gates: Map<string, Gate>, several: boolean): Promise<void> {
   const lp = lpStream(stream, { maxDataLength: INFER_MAX_REQUEST_BYTES })
-  const signal = AbortSignal.timeout(INFER_READ_TIMEOUT_MS)
-  const envelope = decodeEnvelope((await lp.read({ signal })).subarray())
-  const binary = (await lp.read({ signal })).subarray()
+  for (let first = true; ; first = false) {
+    if (!first && !several) {
+      await stream.close()
+      return
+    }
+    const idle = AbortSignal.timeout(first ? INFER_READ_TIMEOUT_MS : INFER_STREAM_IDLE_MS)
+    let head: Uint8Array
+    try {
+      head = (await lp.read({ signal: idle })).subarray()
+    } catch (err) {
+      // Between calls, the client ending the stream is no error; one left idle too long is dropped.
+      if (!first && stream.remoteWriteStatus !== 'writable') {
+        await stream.close()
+        return
+      }
+      throw err
+    }
+    const envelope = decodeEnvelope(head)
+    const binary = (await lp.read({ signal: AbortSignal.timeout(INFER_READ_TIMEOUT_MS) })).subarray()
+    await answer(lp, envelope, binary, peer, components, gates)
+  }
+}
+
+async function answer (lp: ReturnType<typeof lpStream>, envelope: InferEnvelope, binary: Uint8Array, peer: PeerId, components: InferServerComponents, gates: Map<string, Gate>): Promise<void> {
   const reply = async (message: InferReply, data: Uint8Array[] = []): Promise<void> => {
     await lp.writeV([encodeJson(message), concatBytes(data)])
-    await stream.close()
   }
   const service = components.serviceFor(envelope.model)
   if (envelope.op === 'info') {
@@ -85,6 +111,7 @@ async function serve (stream: Stream, peer: PeerId, components: InferServerCompo
     await reply({ ok: false, status: 503, error: 'The provider is busy; try another provider or later.' })
     return
   }
+  let receipt: InferenceReceipt | undefined
   try {
     const terms = checkTerms(envelope, binary, peer, service, components.account.address)
     await components.acceptPayment?.(terms, envelope.payment)
@@ -92,8 +119,7 @@ async function serve (stream: Stream, peer: PeerId, components: InferServerCompo
     const result = await components.run({ ref: envelope.model, inputs: decoded.inputs, outputs: decoded.outputs, file: decoded.file, peer })
     const encoded = encodeOipResponse({ modelName: result.model.name, modelVersion: result.model.version, id: decoded.id, outputs: result.outputs, binaryByDefault: true })
     const header = encodeJson(encoded.json)
-    const receipt = await signReceipt(components.account, { request: terms, clientSignature: envelope.clientSignature, outputHash: hashPayload([header, ...encoded.binary]) })
-    components.onReceipt?.(receipt)
+    receipt = await signReceipt(components.account, { request: terms, clientSignature: envelope.clientSignature, outputHash: hashPayload([header, ...encoded.binary]) })
     await reply({ ok: true, response: encoded.json, receipt: { ...receipt, request: { ...receipt.request, price: receipt.request.price.toString() } } }, encoded.binary)
   } catch (err) {
     if (!(err instanceof BaseError)) log.error('inference for %p failed: %s', peer, (err as Error).message)
@@ -101,6 +127,8 @@ async function serve (stream: Stream, peer: PeerId, components: InferServerCompo
     await reply({ ok: false, status, error: body.error })
   } finally {
     gate.leave()
+    // Kept once the answer is on its way: storing it is no part of the call's latency.
+    if (receipt != null) components.onReceipt?.(receipt)
   }
 }
 
