@@ -3,6 +3,7 @@ import { concatBytes } from '../../utils/bytes.ts'
 import { BaseError } from '../../errors.ts'
 import { MalformedMessageError } from '../../net/fetch/messages.ts'
 import { decodeOipResponse, encodeOipRequest } from '../codecs/oip.ts'
+import { Deadline } from './deadline.ts'
 import { INFER_IDLE_STREAMS_PER_PEER, INFER_MAX_RESPONSE_BYTES, INFER_PROTOCOL, INFER_REQUEST_TIMEOUT_MS, INFER_STREAM_REUSE_MS, INFER_STREAMS_PROTOCOL } from '../constants.ts'
 import { addressOfPeer, hashPayload, newNonce, receiptSignedBy, signRequest, type InferenceReceipt, type InferenceRequestTerms } from './inferenceReceipt.ts'
 import { encodeJson, type InferEnvelope, type InferReply, type ServiceInfo, type WirePayment } from './messages.ts'
@@ -109,8 +110,15 @@ function putIdle (libp2p: object, peer: PeerId, entry: CallStream): void {
  * is harmless: the provider refuses a voucher it has already accepted).
  */
 async function exchange (libp2p: Pick<Libp2p, 'dialProtocol'>, peer: PeerId, envelope: InferEnvelope, binary: Uint8Array[], options: AbortOptions): Promise<{ reply: InferReply, binary: Uint8Array }> {
-  const signal = AbortSignal.any([AbortSignal.timeout(INFER_REQUEST_TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])])
-  const message = [encodeJson(envelope), concatBytes(binary)]
+  const deadline = new Deadline(INFER_REQUEST_TIMEOUT_MS)
+  try {
+    return await sendAndReceive(libp2p, peer, [encodeJson(envelope), concatBytes(binary)], options.signal != null ? AbortSignal.any([deadline.signal, options.signal]) : deadline.signal)
+  } finally {
+    deadline.clear()
+  }
+}
+
+async function sendAndReceive (libp2p: Pick<Libp2p, 'dialProtocol'>, peer: PeerId, message: Uint8Array[], signal: AbortSignal): Promise<{ reply: InferReply, binary: Uint8Array }> {
   for (let reused = takeIdle(libp2p, peer); ; reused = undefined) {
     const entry = reused ?? await openStream(libp2p, peer, signal)
     let answered = false

@@ -5,6 +5,7 @@ import { addressOfPeer, hashPayload, requestSignedBy, signReceipt, type Inferenc
 import { logger } from '../../utils/logger.ts'
 import { decodeOipRequest, encodeOipError, encodeOipResponse } from '../codecs/oip.ts'
 import { INFER_MAX_QUEUED, INFER_MAX_REQUEST_BYTES, INFER_PROTOCOL, INFER_READ_TIMEOUT_MS, INFER_STREAM_IDLE_MS, INFER_STREAMS_PROTOCOL } from '../constants.ts'
+import { Deadline } from './deadline.ts'
 import { decodeEnvelope, encodeJson, type InferEnvelope, type InferReply, type ServiceInfo, type WirePayment } from './messages.ts'
 import type { LocalAccount } from 'viem'
 import type { RunInferenceParameters, RunInferenceReturnType } from '../runInference.ts'
@@ -71,20 +72,32 @@ async function serve (stream: Stream, peer: PeerId, components: InferServerCompo
       await stream.close()
       return
     }
-    const idle = AbortSignal.timeout(first ? INFER_READ_TIMEOUT_MS : INFER_STREAM_IDLE_MS)
-    let head: Uint8Array
+    // The first request must arrive whole within INFER_READ_TIMEOUT_MS of the stream opening; a later
+    // one may begin within INFER_STREAM_IDLE_MS of the last answer, then has INFER_READ_TIMEOUT_MS.
+    let deadline = new Deadline(first ? INFER_READ_TIMEOUT_MS : INFER_STREAM_IDLE_MS)
+    let envelope: InferEnvelope
+    let binary: Uint8Array
     try {
-      head = (await lp.read({ signal: idle })).subarray()
-    } catch (err) {
-      // Between calls, the client ending the stream is no error; one left idle too long is dropped.
-      if (!first && stream.remoteWriteStatus !== 'writable') {
-        await stream.close()
-        return
+      let head: Uint8Array
+      try {
+        head = (await lp.read({ signal: deadline.signal })).subarray()
+      } catch (err) {
+        // Between calls, the client ending the stream is no error; one left idle too long is dropped.
+        if (!first && stream.remoteWriteStatus !== 'writable') {
+          await stream.close()
+          return
+        }
+        throw err
       }
-      throw err
+      envelope = decodeEnvelope(head)
+      if (!first) {
+        deadline.clear()
+        deadline = new Deadline(INFER_READ_TIMEOUT_MS)
+      }
+      binary = (await lp.read({ signal: deadline.signal })).subarray()
+    } finally {
+      deadline.clear()
     }
-    const envelope = decodeEnvelope(head)
-    const binary = (await lp.read({ signal: AbortSignal.timeout(INFER_READ_TIMEOUT_MS) })).subarray()
     await answer(lp, envelope, binary, peer, components, gates)
   }
 }
