@@ -19,7 +19,7 @@ export interface CollectGarbageReturnType {
 }
 
 /**
- * Mark and sweep: every block reachable from an indexed version is kept, everything else (blocks
+ * Mark and sweep: every block reachable from an indexed version or a pinned file is kept, everything else (blocks
  * of removed versions, of interrupted publishes and imports) is deleted. Runs alone: publishes and
  * imports wait, so their not-yet-committed blocks are never swept.
  */
@@ -45,6 +45,17 @@ export async function collectGarbage (components: RegistryComponents, options: A
           cause: err,
           hint: `Run \`myc verify ${entry.cid}\`, then \`myc rm\` it (or re-import it) and run gc again. Nothing was deleted.`
         })
+      }
+    }
+    for (const pin of index.pins()) {
+      const root = parseCid(pin.cid)
+      if (root == null) continue
+      try {
+        for await (const block of walkDag(store, root, options)) live.add(key(block.cid))
+      } catch (err: any) {
+        // A pinned file fetched only in part: keep what is there, it is still wanted.
+        log('pinned %s (%s) is incomplete: %s', pin.cid, pin.label, err.message)
+        live.add(key(root))
       }
     }
     let removedBlocks = 0

@@ -21,6 +21,23 @@ export interface Service {
   since: string
 }
 
+export interface Pin {
+  cid: string
+  label: string
+  since: string
+}
+
+export interface StoredFederatedJob {
+  /** Decimal job id. */
+  jobId: string
+  role: 'sponsor' | 'participant'
+  /** How this node takes part (data directory, trainer…), as given when it joined or opened. */
+  settings: Record<string, unknown>
+  /** What it has done so far (per-round records), so a restart neither repeats nor forgets it. */
+  state: Record<string, unknown>
+  since: string
+}
+
 export interface Follow {
   name: string
   author?: string
@@ -93,6 +110,18 @@ export class LocalIndex {
       CREATE TABLE IF NOT EXISTS follows (
         name TEXT PRIMARY KEY,
         author TEXT,
+        since TEXT NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS pins (
+        cid TEXT PRIMARY KEY,
+        label TEXT NOT NULL,
+        since TEXT NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS fl_jobs (
+        job_id TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        state TEXT NOT NULL,
         since TEXT NOT NULL
       );
     `)
@@ -191,5 +220,32 @@ export class LocalIndex {
   list (): IndexedVersion[] {
     const rows = this.statement('SELECT * FROM versions ORDER BY name, added_at').all() as unknown as Row[]
     return rows.map(toVersion).sort((a, b) => a.name === b.name ? semver.rcompare(a.version, b.version) : a.name.localeCompare(b.name))
+  }
+
+  /**
+   * Files kept outside any version (federated updates and aggregates, task specifications): gc
+   * keeps every block of a pinned file DAG.
+   */
+  pin (cid: string, label: string): void {
+    this.statement('INSERT INTO pins (cid, label, since) VALUES (?, ?, ?) ON CONFLICT (cid) DO NOTHING').run(cid, label, new Date().toISOString())
+  }
+
+  unpin (cid: string): boolean {
+    return this.statement('DELETE FROM pins WHERE cid = ?').run(cid).changes > 0
+  }
+
+  pins (): Pin[] {
+    return this.statement('SELECT cid, label, since FROM pins ORDER BY since').all() as unknown as Pin[]
+  }
+
+  /** Federated jobs this node sponsors or takes part in; persisted so a restart carries on with them. */
+  saveFederatedJob (job: StoredFederatedJob): void {
+    this.statement(`INSERT INTO fl_jobs (job_id, role, settings, state, since) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT (job_id) DO UPDATE SET settings = excluded.settings, state = excluded.state`).run(job.jobId, job.role, JSON.stringify(job.settings), JSON.stringify(job.state), job.since)
+  }
+
+  federatedJobs (): StoredFederatedJob[] {
+    const rows = this.statement('SELECT job_id, role, settings, state, since FROM fl_jobs ORDER BY since').all() as unknown as Array<{ job_id: string, role: string, settings: string, state: string, since: string }>
+    return rows.map(row => ({ jobId: row.job_id, role: row.role as StoredFederatedJob['role'], settings: JSON.parse(row.settings), state: JSON.parse(row.state), since: row.since }))
   }
 }

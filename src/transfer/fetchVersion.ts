@@ -69,25 +69,15 @@ export async function fetchVersion (components: FetchVersionComponents, { root, 
     if (!signature.valid) throw new IntegrityError(`The manifest ${root.toString()} has an invalid signature: ${signature.reason}.`, { code: 'INVALID_SIGNATURE', hint: 'The provider served a forged or damaged manifest; nothing was stored as a version.' })
     await onManifest?.(manifest)
     totalBytes = manifest.files.reduce((sum, file) => sum + file.size, 0)
-    let level: WantedBlock[] = manifest.files.map(file => ({ cid: file.cid, size: file.cid.code === raw.code ? file.size : undefined }))
+    const level: WantedBlock[] = manifest.files.map(file => ({ cid: file.cid, size: file.cid.code === raw.code ? file.size : undefined }))
     const localBytes = await countLocalLeafBytes(components, level)
     doneBytes = localBytes
     reusedBytes = localBytes
     onProgress?.({ type: 'manifest', cid: root.toString(), name: manifest.name, version: manifest.version, totalBytes, localBytes })
-    while (level.length > 0) {
-      await fetcher.fetch(level, timeoutMs)
-      const next: WantedBlock[] = []
-      for (const block of level) {
-        if (block.cid.code !== dagPb.code) continue
-        const node = dagPb.decode(await components.store.getVerified(block.cid))
-        const unixfs = node.Data != null ? UnixFS.unmarshal(node.Data) : undefined
-        node.Links.forEach((link, i) => next.push({ cid: link.Hash, size: unixfs?.blockSizes[i] != null ? Number(unixfs.blockSizes[i]) : undefined }))
-      }
-      const local = await countLocalLeafBytes(components, next)
+    await fetchFileLevels(components, fetcher, level, timeoutMs, local => {
       doneBytes += local
       reusedBytes += local
-      level = next
-    }
+    })
     onProgress?.({ type: 'progress', bytes: totalBytes, totalBytes, fetchedBytes, reusedBytes, peers: fetcher.activePeers, bytesPerSecond: fetchedBytes / Math.max((performance.now() - started) / 1000, 0.001) })
     return manifest
   } finally {
@@ -103,4 +93,24 @@ async function countLocalLeafBytes ({ store }: { store: Pick<BlockStore, 'has'> 
     if (block.cid.code === raw.code && await store.has(block.cid)) bytes += block.size ?? 0
   }
   return bytes
+}
+
+/**
+ * Fetches UnixFS file DAGs level by level from their roots (`level`): each level's blocks in one
+ * parallel batch, then the children their dag-pb nodes link to. `onLocal` gets the leaf bytes of each
+ * new level that were already stored.
+ */
+export async function fetchFileLevels (components: FetchVersionComponents, fetcher: BlockFetcher, level: WantedBlock[], timeoutMs: number, onLocal?: (bytes: number) => void): Promise<void> {
+  while (level.length > 0) {
+    await fetcher.fetch(level, timeoutMs)
+    const next: WantedBlock[] = []
+    for (const block of level) {
+      if (block.cid.code !== dagPb.code) continue
+      const node = dagPb.decode(await components.store.getVerified(block.cid))
+      const unixfs = node.Data != null ? UnixFS.unmarshal(node.Data) : undefined
+      node.Links.forEach((link, i) => next.push({ cid: link.Hash, size: unixfs?.blockSizes[i] != null ? Number(unixfs.blockSizes[i]) : undefined }))
+    }
+    onLocal?.(await countLocalLeafBytes(components, next))
+    level = next
+  }
 }

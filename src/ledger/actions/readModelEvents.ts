@@ -1,4 +1,4 @@
-import { decodeEventLog, encodeEventTopics, hexToBigInt, keccak256, numberToHex, toHex, type Abi, type Address, type Hex } from 'viem'
+import { decodeEventLog, encodeEventTopics, hexToBigInt, keccak256, numberToHex, toHex, zeroAddress, type Abi, type Address, type Hex } from 'viem'
 import { marketplaceAbi } from '../artifacts/Marketplace.ts'
 import { modelRegistryAbi } from '../artifacts/ModelRegistry.ts'
 import { usageAnchorAbi } from '../artifacts/UsageAnchor.ts'
@@ -6,7 +6,7 @@ import { LOG_RANGE_BLOCKS } from '../constants.ts'
 import { readContract } from '../write.ts'
 import type { Ledger } from '../createLedger.ts'
 
-export type ModelEventContract = 'registry' | 'marketplace' | 'anchor'
+export type ModelEventContract = 'registry' | 'marketplace' | 'anchor' | 'federated'
 
 /** One on-chain event about a model, as `myc audit` shows it. */
 export interface ModelEvent {
@@ -17,7 +17,8 @@ export interface ModelEvent {
   args: Record<string, unknown>
   /**
    * The account the event is about: the registrant, publisher, approver, previous owner, seller, buyer,
-   * renter, royalty recipient, or anchoring node.
+   * renter, royalty recipient, or anchoring node; for federated jobs the sponsor, participant, attester
+   * or validator (the zero address for RoundFinalized and JobPaidOut, which nobody in particular caused).
    */
   actor: Address
   blockNumber: bigint
@@ -48,7 +49,15 @@ const ACTOR_ARGUMENT: Record<string, string> = {
   Purchased: 'buyer',
   Rented: 'renter',
   RoyaltyPaid: 'recipient',
-  Anchored: 'submitter'
+  Anchored: 'submitter',
+  JobOpened: 'sponsor',
+  Joined: 'participant',
+  UpdateCommitted: 'participant',
+  Attested: 'attester',
+  Slashed: 'attester',
+  MetricPosted: 'validator',
+  UpdateRejected: 'participant',
+  ParticipantPaid: 'participant'
 }
 
 /**
@@ -68,6 +77,35 @@ export async function readModelEvents (ledger: Ledger, parameters: { name: strin
     { address: marketplace, topics: [royaltyAsParent, null, nameHash] },
     { address: anchor, topics: [anchored, null, nameHash] }
   ]
+  return await readDecodedLogs(ledger, {
+    filters,
+    sources: {
+      [registry.toLowerCase()]: { contract: 'registry', abi: modelRegistryAbi },
+      [marketplace.toLowerCase()]: { contract: 'marketplace', abi: marketplaceAbi },
+      [anchor.toLowerCase()]: { contract: 'anchor', abi: usageAnchorAbi }
+    },
+    fromBlock: parameters.fromBlock,
+    toBlock: parameters.toBlock,
+    what: `the events of ${parameters.name}`
+  }, options)
+}
+
+export interface ReadDecodedLogsParameters {
+  filters: Array<{ address: Address | Address[], topics: Array<Hex | Hex[] | null> }>
+  /** Lower-case contract address → which contract it is and its ABI. */
+  sources: Record<string, { contract: ModelEventContract, abi: Abi }>
+  fromBlock?: bigint
+  toBlock?: bigint
+  /** For error messages: "the events of NAME". */
+  what: string
+}
+
+/**
+ * The logs matching any of `filters`, decoded and in chain order, each with its block time. Reads
+ * `eth_getLogs` from the deployment block on, in ranges that external chains accept.
+ */
+export async function readDecodedLogs (ledger: Ledger, parameters: ReadDecodedLogsParameters, options?: { signal?: AbortSignal }): Promise<ModelEvent[]> {
+  const { filters } = parameters
   const from = parameters.fromBlock ?? BigInt(ledger.deployment.deployBlock)
   const to = parameters.toBlock ?? await readContract(ledger, 'read the block number', async () => await ledger.publicClient.getBlockNumber({ cacheTime: 0 }))
 
@@ -76,7 +114,7 @@ export async function readModelEvents (ledger: Ledger, parameters: { name: strin
     const end = start + LOG_RANGE_BLOCKS - 1n < to ? start + LOG_RANGE_BLOCKS - 1n : to
     for (const filter of filters) {
       options?.signal?.throwIfAborted()
-      const found = await readContract(ledger, `read the events of ${parameters.name}`, async () => await ledger.publicClient.request({
+      const found = await readContract(ledger, `read ${parameters.what}`, async () => await ledger.publicClient.request({
         method: 'eth_getLogs',
         params: [{ ...filter, fromBlock: numberToHex(start), toBlock: numberToHex(end) } as any]
       }) as unknown as RawLog[])
@@ -84,11 +122,7 @@ export async function readModelEvents (ledger: Ledger, parameters: { name: strin
     }
   }
 
-  const abis: Record<string, { contract: ModelEventContract, abi: Abi }> = {
-    [registry.toLowerCase()]: { contract: 'registry', abi: modelRegistryAbi },
-    [marketplace.toLowerCase()]: { contract: 'marketplace', abi: marketplaceAbi },
-    [anchor.toLowerCase()]: { contract: 'anchor', abi: usageAnchorAbi }
-  }
+  const abis = parameters.sources
   const timestamps = new Map<bigint, number>()
   const events: ModelEvent[] = []
   const sorted = [...logs.values()].sort((a, b) => Number(hexToBigInt(a.blockNumber) - hexToBigInt(b.blockNumber)) || Number(hexToBigInt(a.logIndex) - hexToBigInt(b.logIndex)))
@@ -111,7 +145,7 @@ export async function readModelEvents (ledger: Ledger, parameters: { name: strin
       contract: source.contract,
       eventName: decoded.eventName,
       args: decoded.args,
-      actor: decoded.args[ACTOR_ARGUMENT[decoded.eventName]] as Address,
+      actor: (decoded.args[ACTOR_ARGUMENT[decoded.eventName]] ?? zeroAddress) as Address,
       blockNumber,
       timestamp: timestamps.get(blockNumber)!,
       transactionHash: log.transactionHash,
