@@ -13,7 +13,9 @@ import { gatewayRoutes } from './routes/gateway.ts'
 import { oipRoutes } from './routes/oip.ts'
 import { serviceRoutes } from './routes/services.ts'
 import { ledgerRoutes } from './routes/ledger.ts'
+import type { FederatedService } from '../federated/rounds/createFederatedService.ts'
 import { auditRoutes } from './routes/audit.ts'
+import { federatedRoutes } from './routes/federated.ts'
 import type { Identity } from '../identity/identity.ts'
 import type { InferenceService } from '../inference/createInferenceService.ts'
 import type { LedgerService } from '../ledger/createLedgerService.ts'
@@ -40,6 +42,7 @@ export interface ApiComponents {
   payments: Pick<Payments, 'claimAll' | 'channels'>
   networkId: string
   inference: Pick<InferenceService, 'run' | 'resolveModel' | 'runRemote' | 'serve' | 'unserve' | 'served' | 'providers'>
+  federated: Pick<FederatedService, 'open' | 'join' | 'list' | 'status' | 'rounds' | 'results' | 'events'>
   apiToken: string
   apiUrl: () => string | undefined
 }
@@ -119,6 +122,7 @@ export async function createApiServer (components: ApiComponents): Promise<ApiSe
   await app.register(serviceRoutes, { components })
   await app.register(ledgerRoutes, { components })
   await app.register(auditRoutes, { components })
+  await app.register(federatedRoutes, { components })
 
   return {
     app,

@@ -8,6 +8,7 @@ import { InvalidInputError } from '../errors.ts'
 import { parseHostPort, readPassphrase } from '../node/config.ts'
 import { initHome } from '../node/initHome.ts'
 import { resolveHome } from '../node/home.ts'
+import { registerFlCommands } from './flCommands.ts'
 import { formatBytes, printResult, progressBar, pullProgress, reportError, type OutputOptions } from './output.ts'
 import { createWriteStream } from 'node:fs'
 import fs from 'node:fs/promises'
@@ -374,6 +375,8 @@ export function createCli (): Command {
       ].join('\n'))
       if (audit.proof != null && audit.proof.included !== true) process.exitCode = 1
     }))
+
+  registerFlCommands(program, { globals, client, action })
 
   program.command('balance')
     .description('gas, tokens and withdrawable earnings of the node\'s account')

@@ -33,6 +33,24 @@ export interface ProviderInfo { peerId: string, price: string, source: string }
 export interface FollowInfo { name: string, author?: string, since: string }
 export interface ImportResult { cid: string, name: string, version: string, blocks: number, added: boolean }
 
+/** `POST /fl/jobs`: amounts in whole tokens, the round duration with a unit (60s, 10m). */
+export interface OpenFederatedJobBody {
+  model: string
+  weightsFile?: string
+  rounds: number
+  participants: number
+  aggregatorsK?: number
+  roundDuration: string
+  bounty: string
+  stake?: string
+  strategy?: { name: string, beta?: number, f?: number, m?: number, normBound?: { maxRatio: number } }
+  training?: { epochs?: number, batchSize?: number, learningRate?: number, optimizer?: 'sgd' | 'adam', proximalMu?: number }
+  dp?: { clipNorm: number, noiseMultiplier: number, delta: number }
+  publish?: string
+  validation?: string
+  description?: string
+}
+
 export type MyceliumClient = Awaited<ReturnType<typeof createClient>>
 
 /** The SDK: a typed client of the node's HTTP API. The CLI is built on it and nothing else. */
@@ -159,6 +177,14 @@ export async function createClient (options: ClientOptions = {}) {
       if (headerLength == null) return { json: JSON.parse(new TextDecoder().decode(bytes)), provider, receipt }
       const length = Number(headerLength)
       return { json: JSON.parse(new TextDecoder().decode(bytes.subarray(0, length))), binary: bytes.subarray(length), provider, receipt }
+    },
+    fl: {
+      jobs: async () => (await json<{ jobs: Array<{ jobId: string, role: string, done: boolean, failed?: string }> }>('GET', `${API_PREFIX}/fl/jobs`)).jobs,
+      open: async (body: OpenFederatedJobBody) => await json<any>('POST', `${API_PREFIX}/fl/jobs`, jsonBody(body)),
+      join: async (jobId: string, body: { data: string, trainer?: string, dataOptions?: Record<string, unknown> }) => await json<any>('POST', `${API_PREFIX}/fl/jobs/${ref(jobId)}/join`, jsonBody(body)),
+      status: async (jobId: string) => await json<any>('GET', `${API_PREFIX}/fl/jobs/${ref(jobId)}`),
+      rounds: async (jobId: string) => (await json<{ rounds: any[] }>('GET', `${API_PREFIX}/fl/jobs/${ref(jobId)}/rounds`)).rounds,
+      results: async (jobId: string) => await json<any>('GET', `${API_PREFIX}/fl/jobs/${ref(jobId)}/results`)
     },
     async importCar (file: string): Promise<ImportResult> {
       const stream = Readable.toWeb((await fs.open(file)).createReadStream()) as ReadableStream<Uint8Array>

@@ -5,6 +5,7 @@ import { Announcer } from '../net/announce/announcer.ts'
 import { createNetwork, type Host, type Network } from '../net/createNetwork.ts'
 import { registerFetchHandler } from '../net/fetch/handler.ts'
 import { createInferenceService, type InferenceService } from '../inference/createInferenceService.ts'
+import { FederatedService } from '../federated/rounds/createFederatedService.ts'
 import { createLedgerService, type LedgerService } from '../ledger/createLedgerService.ts'
 import { FollowService } from '../registry/followService.ts'
 import { LocalIndex } from '../registry/localIndex.ts'
@@ -41,6 +42,7 @@ export interface MyceliumNode {
   announcer: Announcer
   follows: FollowService
   inference: InferenceService
+  federated: FederatedService
   ledger: LedgerService
   /** The network this node joins (`--network`, or its ledger's). */
   networkId: string
@@ -103,6 +105,13 @@ export async function createNode (input: NodeConfigInput = {}): Promise<Mycelium
   const components: FollowServiceComponents = { store, index, identity, storeLock: new RwLock(), libp2p, announcer, ledger: ledger.ledger, allowUnregistered: config.allowUnregistered }
   const follows = new FollowService(components)
   const inference = createInferenceService({ store, index, libp2p, announcer, account: identity.account, payments, receipts })
+  const federated = new FederatedService({
+    registry: components,
+    libp2p: host,
+    pubsub: () => host().services.pubsub,
+    networkId,
+    tmpDir: paths.tmp
+  })
   const apiToken = (await readApiToken(config.home))!
 
   const node: MyceliumNode = {
@@ -115,6 +124,7 @@ export async function createNode (input: NodeConfigInput = {}): Promise<Mycelium
     announcer,
     follows,
     inference,
+    federated,
     ledger,
     networkId,
     apiUrl: undefined,
@@ -139,6 +149,7 @@ export async function createNode (input: NodeConfigInput = {}): Promise<Mycelium
       announcer.start()
       follows.start()
       await inference.start()
+      await federated.start()
       node.apiUrl = await node.api.listen({ host: config.apiHost, port: config.apiPort })
       await writeFileAtomic(paths.apiUrlFile, node.apiUrl + '\n', 0o644)
       log('node %s (%s) started, API %s', identity.peerId, identity.address, node.apiUrl)
@@ -148,6 +159,7 @@ export async function createNode (input: NodeConfigInput = {}): Promise<Mycelium
       await node.api.close()
       await fs.rm(paths.apiUrlFile, { force: true })
       await follows.stop()
+      await federated.stop()
       gate.stop()
       await receipts.stop()
       payments.close()
@@ -161,7 +173,7 @@ export async function createNode (input: NodeConfigInput = {}): Promise<Mycelium
       log('node stopped')
     }
   }
-  node.api = await createApiServer({ registry: components, follows, identity, host, home: paths.root, apiToken, apiUrl: () => node.apiUrl, pullTimeoutMs: config.pullTimeoutMs, inference, ledger, licences: gate, receipts, payments, networkId })
+  node.api = await createApiServer({ registry: components, follows, identity, host, home: paths.root, apiToken, apiUrl: () => node.apiUrl, pullTimeoutMs: config.pullTimeoutMs, inference, federated, ledger, licences: gate, receipts, payments, networkId })
   return node
 }
 

@@ -19,7 +19,7 @@ const json = (value: unknown): unknown => JSON.parse(JSON.stringify(value, (_key
 
 /**
  * `myc audit`: the chronological on-chain trail of a model — registration, versions, publishers,
- * listings, sales, rentals, royalties, usage anchors — each manifest checked against its signature,
+ * listings, sales, rentals, royalties, usage anchors, the federated jobs that trained it — each manifest checked against its signature,
  * and any receipt's inclusion proof checked against its anchored root.
  */
 export async function auditRoutes (app: FastifyInstance, { components }: { components: ApiComponents }): Promise<void> {
@@ -36,12 +36,15 @@ export async function auditRoutes (app: FastifyInstance, { components }: { compo
     const name = nameOf(components, request.params.ref)
     const events = await readModelEvents(ledger, { name })
     const manifests = []
+    const federatedJobs = new Set<string>()
     for (const event of events) {
       if (event.eventName !== 'VersionAdded') continue
       const cid = String(event.args.manifestCid)
       try {
         const { manifest } = await fetchManifest(components.registry, cid, { timeoutMs: MANIFEST_FETCH_MS })
         const signature = await verifyManifestSignature(manifest)
+        const job = (manifest.extra?.federated as { jobId?: unknown } | undefined)?.jobId
+        if (typeof job === 'string' && /^[1-9][0-9]{0,30}$/.test(job)) federatedJobs.add(job)
         manifests.push({
           cid,
           version: manifest.version,
@@ -52,6 +55,11 @@ export async function auditRoutes (app: FastifyInstance, { components }: { compo
       } catch (err: any) {
         manifests.push({ cid, version: String(event.args.label), valid: false, reason: `manifest unavailable: ${err.shortMessage ?? err.message}` })
       }
+    }
+    // A model trained by federated jobs: their rounds, attestations, slashings, metrics and payouts belong to its trail.
+    if (federatedJobs.size > 0) {
+      events.push(...await components.federated.events([...federatedJobs].map(BigInt)))
+      events.sort((a, b) => Number(a.blockNumber - b.blockNumber) || a.logIndex - b.logIndex)
     }
     const anchors = events.filter(event => event.eventName === 'Anchored').map(event => ({ anchorId: String(event.args.anchorId), count: Number(event.args.count), blockNumber: event.blockNumber.toString(), actor: event.actor }))
     const served = components.receipts.ofModel(name)
@@ -82,6 +90,7 @@ export async function auditRoutes (app: FastifyInstance, { components }: { compo
       name,
       chainId: ledger.chainId,
       events,
+      federatedJobs: [...federatedJobs],
       manifests,
       usage: { anchors, anchoredReceipts: anchors.reduce((sum, a) => sum + a.count, 0), receiptsServedHere: served.length, unanchoredHere: served.filter(r => r.anchorId == null).length, recent: served.slice(-5).map(r => r.hash), inference: components.receipts.inferenceOf(name).slice(-5) },
       ...(proof != null ? { proof } : {})

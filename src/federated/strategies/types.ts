@@ -23,6 +23,8 @@ export type RejectionCode =
   | 'non-finite' // NaN or ±Infinity
   | 'norm-bound' // delta norm far from the others'
   | 'not-selected' // Krum / Multi-Krum did not pick it
+  | 'malformed' // the update file could not be read as the model's tensors (before any strategy runs)
+  | 'unavailable' // the update file could not be fetched in time (before any strategy runs)
 
 export interface RejectedUpdate {
   clientId: string

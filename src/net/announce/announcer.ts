@@ -167,7 +167,7 @@ export function parseAnnouncement (data: Uint8Array): Announcement | undefined {
   }
 }
 
-function toMultiaddrs (addrs: string[]): Multiaddr[] {
+export function toMultiaddrs (addrs: string[]): Multiaddr[] {
   const out: Multiaddr[] = []
   for (const addr of addrs) {
     try {
