@@ -24,7 +24,7 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
  * full system the aggregators' report (e.g. a robust rule's verdict) would decide. A rejected update
  * earns nothing.
  *
- * Payout: once the last round is finalized, anyone may call {payout}: each participant gets
+ * Payout: once the last round is finalized (or the job stalled, see {payout}), anyone may call {payout}: each participant gets
  * `pool * accepted / totalAccepted` (floor) of the pool (bounty plus slashed stakes) and its unslashed
  * stake back; the rounding dust, or the whole pool if no update was accepted, goes to the sponsor.
  *
@@ -136,6 +136,8 @@ contract FederatedRounds is ReentrancyGuardTransient {
     event ParticipantPaid(uint256 indexed jobId, address indexed participant, uint256 reward, uint256 stakeReturned);
     /// @param dust what went back to the sponsor: the rounding rest, or the whole pool if nothing was accepted.
     event JobPaidOut(uint256 indexed jobId, uint256 pool, uint256 dust);
+    /// @param round the round that got no agreement in time; the job was paid out as it stood before it.
+    event JobStalled(uint256 indexed jobId, uint256 round);
 
     error InvalidRounds(uint256 rounds, uint256 max);
     error InvalidParticipantsWanted(uint256 participantsWanted, uint256 max);
@@ -272,11 +274,28 @@ contract FederatedRounds is ReentrancyGuardTransient {
 
     // ------------------------------------------------------------------ payout
 
-    /// @notice Pays the pool out by accepted samples and returns the stakes, once the last round is finalized. Anyone may call it.
+    /**
+     * @notice Pays the pool out by accepted samples and returns the stakes, once the last round is finalized —
+     * or once the job stalled: its round in progress got no agreement within one more round duration after
+     * its deadline. A stalled round's updates never made it into an agreed model and earn nothing. So no
+     * bounty or stake stays locked by a job that cannot go on. Anyone may call it.
+     */
     function payout(uint256 jobId) external nonReentrant {
         Job storage job = _job(jobId);
         if (job.paidOut) revert AlreadyPaidOut(jobId);
-        if (job.finalizedRounds < job.terms.rounds) revert JobNotFinished(jobId, job.finalizedRounds, job.terms.rounds);
+        if (job.finalizedRounds < job.terms.rounds) {
+            uint256 current = uint256(job.finalizedRounds) + 1;
+            if (block.timestamp < uint256(_rounds[jobId][current].deadline) + job.terms.roundDuration) {
+                revert JobNotFinished(jobId, job.finalizedRounds, job.terms.rounds);
+            }
+            Commitment[] storage unagreed = _commitments[jobId][current];
+            for (uint256 i = 0; i < unagreed.length; i++) {
+                if (unagreed[i].rejected) continue;
+                _participants[jobId][unagreed[i].participant].acceptedExamples -= unagreed[i].numExamples;
+                job.totalAccepted -= unagreed[i].numExamples;
+            }
+            emit JobStalled(jobId, current);
+        }
         job.paidOut = true;
         uint256 pool = job.pool;
         uint256 total = job.totalAccepted;

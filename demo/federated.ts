@@ -168,6 +168,7 @@ async function waitForJob (sponsor: TestDaemon, jobId: string, rounds: number, r
   while (Date.now() < deadline) {
     const status = await jsonOk(sponsor, ['fl', 'status', jobId])
     if (status.failed != null) throw new Error(`job ${jobId} failed on the sponsor: ${status.failed}`)
+    if (status.stalled != null) throw new Error(`job ${jobId} stalled in round ${status.stalled}: no agreement in time`)
     if (status.job.finalizedRounds > lastRound) {
       lastRound = status.job.finalizedRounds
       log(`  job ${jobId}: round ${lastRound}/${rounds} finalized`)

@@ -153,6 +153,7 @@ export function registerFlCommands (program: Command, { globals, client, action 
         ...(status.privacy != null ? [`Privacy: (ε = ${status.privacy.epsilon < 0 ? '∞' : status.privacy.epsilon.toFixed(3)}, δ = ${status.privacy.delta}) so far`] : []),
         ...(status.published != null ? [`Final model: ${status.published.name}@${status.published.version} (${status.published.cid})`] : []),
         ...(status.publishError != null ? [`Publishing the final model failed: ${status.publishError}`] : []),
+        ...(status.stalled != null ? [`Stalled in round ${status.stalled}: no agreement in time; paid out as it stood`] : []),
         ...(status.failed != null ? [`FAILED: ${status.failed}`] : [])
       ].join('\n'))
     }))

@@ -270,7 +270,7 @@ const DESCRIPTIONS: Record<string, Describe> = {
   NoCommitment: ([id, round, participant]) => ({ message: `${participant} committed no update in round ${round} of federated job ${id}.`, status: 404 }),
   UpdateAlreadyRejected: ([id, round, participant]) => ({ message: `The update of ${participant} in round ${round} of federated job ${id} is already rejected.`, status: 409 }),
   EmptyMetricName: () => ({ message: 'A metric needs a name.', status: 400 }),
-  JobNotFinished: ([id, finalized, rounds]) => ({ message: `Federated job ${id} pays out after its last round: ${finalized} of ${rounds} rounds are finalized.`, status: 409 }),
+  JobNotFinished: ([id, finalized, rounds]) => ({ message: `Federated job ${id} pays out after its last round: ${finalized} of ${rounds} rounds are finalized (or once a round gets no agreement within a round duration after its deadline).`, status: 409 }),
   AlreadyPaidOut: ([id]) => ({ message: `Federated job ${id} has already been paid out.`, status: 409 })
 }
 

@@ -184,6 +184,28 @@ describe('FederatedRounds', () => {
     await rejectsWith(rejectUpdate(sponsor, { jobId, round: 1, participant: address(p1), reason: 'late' }), 'AlreadyPaidOut')
   })
 
+  test('a stalled job pays out as it stood: the unagreed round earns nothing, stakes come back', async () => {
+    const jobId = await openWith({ bounty: 12n * TOKEN, stake: 1n * TOKEN })
+    await commit(p1, jobId, 1, 100n)
+    await commit(p2, jobId, 1, 200n)
+    await commit(p3, jobId, 1, 300n)
+    await attestAggregate(p1, { jobId, round: 1, aggregateCid: AGGREGATE })
+    await attestAggregate(p2, { jobId, round: 1, aggregateCid: AGGREGATE })
+    // Round 2: only p1 shows up, and nobody attests.
+    await commit(p1, jobId, 2, 1000n)
+    await t.chain.increaseTime(HOUR)
+    await rejectsWith(payoutJob(stranger, { jobId }), 'JobNotFinished', /no agreement within a round duration/)
+    await t.chain.increaseTime(HOUR)
+    const before = await tokens(p1)
+    const paid = await payoutJob(stranger, { jobId })
+    // Round 1 only: 12 MYC × 100/600, 200/600, 300/600; p1's 1000 of round 2 do not count.
+    assert.deepEqual(paid.payments.map(p => p.reward), [2n * TOKEN, 4n * TOKEN, 6n * TOKEN])
+    assert.deepEqual(paid.payments.map(p => p.stakeReturned), [TOKEN, TOKEN, TOKEN])
+    assert.equal(await tokens(p1), before + 3n * TOKEN)
+    assert.equal((await getJob(p1, { jobId }))!.paidOut, true)
+    await rejectsWith(payoutJob(sponsor, { jobId }), 'AlreadyPaidOut')
+  })
+
   test('joining: places, the sponsor, twice; terms are checked', async () => {
     const { jobId } = await openJob(sponsor, terms({ participantsWanted: 2, aggregatorsK: 1 }))
     await rejectsWith(joinJob(sponsor, { jobId }), 'SponsorCannotJoin')

@@ -83,6 +83,8 @@ export interface FederatedJobStatus {
   privacy?: { epsilon: number, delta: number, noiseMultiplier: number }
   published?: JobState['published']
   publishError?: string
+  /** The round in which the job stalled (no agreement in time); it was paid out as it stood. */
+  stalled?: number
   failed?: string
 }
 
@@ -282,6 +284,7 @@ export class FederatedService {
       ...(lastRecord?.dp != null ? { privacy: lastRecord.dp } : {}),
       ...(local?.state.published != null ? { published: local.state.published } : {}),
       ...(local?.state.publishError != null ? { publishError: local.state.publishError } : {}),
+      ...(local?.state.stalled != null ? { stalled: local.state.stalled } : {}),
       ...(local?.state.failed != null ? { failed: local.state.failed } : {})
     }
   }

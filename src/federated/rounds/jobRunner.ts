@@ -162,6 +162,7 @@ export class JobRunner {
     }
     if (job.finalizedRounds >= job.rounds) return await this.finish(job, spec)
     const round = await getRound(this.components.ledger, { jobId: this.jobId, round: job.finalizedRounds + 1 }, { signal: this.signal })
+    if (round.deadline !== 0 && chainNow() >= round.deadline + job.roundDuration) return await this.stalled(job, round)
     this.activity = { round: round.round, phase: 'waiting' }
     if (this.role === 'participant' && job.participants.includes(this.account)) await this.contribute(job, round, spec)
     const attestationsOpen = (job.participantCount > 0 && round.commitments.length >= job.participantCount) || chainNow() >= round.deadline
@@ -397,6 +398,16 @@ export class JobRunner {
     }
     this.state.paidOut = true
     if (this.role === 'sponsor' && this.state.published == null) await this.publishFinal(job, spec)
+    return true
+  }
+
+  /** No agreement a round duration after the deadline: the contract lets anyone pay the job out as it stood. */
+  private async stalled (job: Job, round: Round): Promise<boolean> {
+    this.activity = { round: round.round, phase: 'stalled' }
+    if (!job.paidOut) await ignoreRevert(payoutJob(this.components.ledger, { jobId: this.jobId }, { signal: this.signal }), 'AlreadyPaidOut')
+    this.state.paidOut = true
+    this.state.stalled = round.round
+    log.error('job %s stalled in round %d (no agreement in time); paid out as it stood', this.jobId, round.round)
     return true
   }
 

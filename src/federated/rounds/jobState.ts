@@ -48,6 +48,8 @@ export interface JobState {
   paidOut?: boolean
   published?: { name: string, version: string, cid: string }
   publishError?: string
+  /** The round that got no agreement in time; the job was paid out as it stood before it. */
+  stalled?: number
   /** Set when the job's loop gave up; it says why. */
   failed?: string
   done?: boolean
