@@ -82,10 +82,10 @@ export async function runFederatedDemo (options: FederatedDemoOptions = {}): Pro
     daemons.push(sponsor)
     const nodes = await Promise.all(Array.from({ length: participants }, async () => await startTestDaemon({ chainFrom: sponsor })))
     daemons.push(...nodes)
-    for (const node of nodes) await cliOk(node, ['chain', 'faucet'])
+    for (const node of nodes) await node.json(['chain', 'faucet'])
     // A full mesh: every node fetches updates straight from the node that trained them.
     for (let i = 0; i < daemons.length; i++) {
-      for (let j = i + 1; j < daemons.length; j++) await cliOk(daemons[i], ['connect', daemons[j].multiaddrs[0]])
+      for (let j = i + 1; j < daemons.length; j++) await daemons[i].json(['connect', daemons[j].multiaddrs[0]])
     }
     log(`  sponsor ${sponsor.address}`)
     nodes.forEach((node, i) => { log(`  participant ${i + 1} ${node.address}: ${shards[i].count} samples, digits ${digitsOf(shards[i]).join(',')}`) })
@@ -94,7 +94,7 @@ export async function runFederatedDemo (options: FederatedDemoOptions = {}): Pro
     await fs.mkdir(modelDir)
     await fs.writeFile(path.join(modelDir, 'architecture.json'), JSON.stringify(ARCHITECTURE, null, 2))
     await fs.writeFile(path.join(modelDir, 'weights.safetensors'), encodeSafetensors(initialWeights(ARCHITECTURE, 1)))
-    await cliOk(sponsor, ['publish', modelDir, '--name', 'demo/mnist-mlp', '--version', '1.0.0', '--task', 'image-classification'])
+    await sponsor.json(['publish', modelDir, '--name', 'demo/mnist-mlp', '--version', '1.0.0', '--task', 'image-classification'])
     log('Published demo/mnist-mlp@1.0.0 (784-64-10 MLP, random initial weights)')
 
     interface Plan { label: string, strategy: { name: string, beta?: number, normBound?: { maxRatio: number } }, dp?: FederatedDemoOptions['dp'], poisoned: boolean, publish: string }
@@ -106,7 +106,7 @@ export async function runFederatedDemo (options: FederatedDemoOptions = {}): Pro
     ]
     const opened: Array<{ jobId: string, plan: Plan }> = []
     for (const plan of plans) {
-      const job = await jsonOk(sponsor, ['fl', 'open', '--model', 'demo/mnist-mlp@1.0.0',
+      const job = await sponsor.json(['fl', 'open', '--model', 'demo/mnist-mlp@1.0.0',
         '--rounds', String(rounds), '--participants', String(participants), '--round-duration', `${options.roundDurationSeconds ?? 120}s`,
         '--bounty', '100', '--stake', '1', '--strategy', plan.strategy.name,
         ...(plan.strategy.beta != null ? ['--beta', String(plan.strategy.beta)] : []),
@@ -117,7 +117,7 @@ export async function runFederatedDemo (options: FederatedDemoOptions = {}): Pro
       opened.push({ jobId: job.jobId, plan })
       for (let i = 0; i < participants; i++) {
         const poisoner = plan.poisoned && i === participants - 1
-        await jsonOk(nodes[i], ['fl', 'join', job.jobId, '--data', path.join(workDir, `shard-${i}.csv`),
+        await nodes[i].json(['fl', 'join', job.jobId, '--data', path.join(workDir, `shard-${i}.csv`),
           ...(poisoner ? ['--trainer', `"${process.execPath}" "${POISON_TRAINER}" {config} 100`] : [])])
       }
       log(`Opened job ${job.jobId}: ${plan.label}; all ${participants} participants joined`)
@@ -126,8 +126,8 @@ export async function runFederatedDemo (options: FederatedDemoOptions = {}): Pro
     const results: DemoJobResult[] = []
     for (const { jobId, plan } of opened) {
       await waitForJob(sponsor, jobId, rounds, options.roundDurationSeconds ?? 120, log)
-      const roundViews = await jsonOk(sponsor, ['fl', 'rounds', jobId])
-      const outcome = await jsonOk(sponsor, ['fl', 'results', jobId])
+      const roundViews = await sponsor.json(['fl', 'rounds', jobId])
+      const outcome = await sponsor.json(['fl', 'results', jobId])
       results.push({
         label: plan.label,
         jobId,
@@ -166,7 +166,7 @@ async function waitForJob (sponsor: TestDaemon, jobId: string, rounds: number, r
   const deadline = Date.now() + (rounds + 2) * (roundSeconds + 60) * 1000
   let lastRound = 0
   while (Date.now() < deadline) {
-    const status = await jsonOk(sponsor, ['fl', 'status', jobId])
+    const status = await sponsor.json(['fl', 'status', jobId])
     if (status.failed != null) throw new Error(`job ${jobId} failed on the sponsor: ${status.failed}`)
     if (status.stalled != null) throw new Error(`job ${jobId} stalled in round ${status.stalled}: no agreement in time`)
     if (status.job.finalizedRounds > lastRound) {
@@ -179,18 +179,8 @@ async function waitForJob (sponsor: TestDaemon, jobId: string, rounds: number, r
   throw new Error(`job ${jobId} did not finish in time`)
 }
 
-async function cliOk (daemon: TestDaemon, args: string[]): Promise<string> {
-  const result = await daemon.cli(args)
-  if (result.code !== 0) throw new Error(`myc ${args.join(' ')} exited ${result.code}: ${result.stdout}${result.stderr}`)
-  return result.stdout
-}
-
-async function jsonOk (daemon: TestDaemon, args: string[]): Promise<any> {
-  return JSON.parse(await cliOk(daemon, [...args, '--json']))
-}
-
 /** Features as CSV with a label column, as a participant's own data would come. */
-async function writeCsv (file: string, data: Dataset): Promise<void> {
+export async function writeCsv (file: string, data: Dataset): Promise<void> {
   const size = data.x.length / data.count
   const lines = [[...Array.from({ length: size }, (_, i) => `p${i}`), 'label'].join(',')]
   for (let s = 0; s < data.count; s++) {

@@ -11,7 +11,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
-import { runFederatedDemo } from '../demo/federated.ts'
+import { runFederatedDemo, writeCsv } from '../demo/federated.ts'
 import { attestAggregate } from '../src/ledger/actions/attestAggregate.ts'
 import { commitUpdate } from '../src/ledger/actions/commitUpdate.ts'
 import { getRound } from '../src/ledger/actions/getRound.ts'
@@ -19,26 +19,13 @@ import { joinJob } from '../src/ledger/actions/joinJob.ts'
 import { createLedger, type Ledger } from '../src/ledger/createLedger.ts'
 import { encodeSafetensors } from '../src/federated/tensors.ts'
 import { initialWeights, type ArchitectureSpec } from '../src/federated/training/architecture.ts'
-import { holdOut, loadMnist, partitionNonIid, type Dataset } from '../src/federated/training/data.ts'
+import { holdOut, loadMnist, partitionNonIid } from '../src/federated/training/data.ts'
 import { makeTempDir, REPO_ROOT, startTestDaemon, type TestDaemon } from './helpers/daemon.ts'
 
 const ARCHITECTURE: ArchitectureSpec = { input: { shape: [784] }, layers: [{ type: 'dense', units: 32, activation: 'relu' }], output: { classes: 10 } }
 const TRAINER = path.join(REPO_ROOT, 'test/fixtures/scriptedTrainer.ts')
 const ROUND_SECONDS = 30
 const STAKE_UNITS = 10n ** 18n
-
-async function writeCsv (file: string, data: Dataset): Promise<void> {
-  const size = data.x.length / data.count
-  const lines = [[...Array.from({ length: size }, (_, i) => `p${i}`), 'label'].join(',')]
-  for (let s = 0; s < data.count; s++) lines.push([...Array.from(data.x.subarray(s * size, (s + 1) * size), v => v === 0 ? '0' : v.toFixed(3)), String(data.y[s])].join(','))
-  await fs.writeFile(file, lines.join('\n') + '\n')
-}
-
-async function ok (daemon: TestDaemon, args: string[]): Promise<any> {
-  const result = await daemon.cli([...args, '--json'])
-  assert.equal(result.code, 0, `myc ${args.join(' ')}: ${result.stdout}${result.stderr}`)
-  return JSON.parse(result.stdout)
-}
 
 async function until<T> (what: string, check: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
   const deadline = Date.now() + timeoutMs
@@ -80,16 +67,16 @@ describe('federated learning with faults (real nodes, real chain)', { timeout: 3
     const others = await Promise.all(Array.from({ length: 4 }, async () => await startTestDaemon({ chainFrom: sponsor })))
     daemons.push(...others);
     [honestA, honestB, poisoner, crasher] = others
-    for (const node of others) await ok(node, ['chain', 'faucet'])
+    for (const node of others) await node.json(['chain', 'faucet'])
     for (let i = 0; i < daemons.length; i++) {
-      for (let j = i + 1; j < daemons.length; j++) await ok(daemons[i], ['connect', daemons[j].multiaddrs[0]])
+      for (let j = i + 1; j < daemons.length; j++) await daemons[i].json(['connect', daemons[j].multiaddrs[0]])
     }
-    const chain = await ok(sponsor, ['chain', 'info'])
+    const chain = await sponsor.json(['chain', 'info'])
     const account = privateKeyToAccount(generatePrivateKey())
     const faucet = await fetch(`${sponsor.apiUrl}/api/v0/chain/faucet`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${await sponsor.token()}` }, body: JSON.stringify({ address: account.address }) })
     assert.equal(faucet.status, 200, await faucet.text())
     rogue = await createLedger({ rpcUrl: chain.rpcUrl, chainId: chain.chainId, account, deployment: chain.deployment })
-    await ok(sponsor, ['publish', modelDir, '--name', 'fl/mlp', '--version', '1.0.0'])
+    await sponsor.json(['publish', modelDir, '--name', 'fl/mlp', '--version', '1.0.0'])
   })
 
   after(async () => {
@@ -102,7 +89,7 @@ describe('federated learning with faults (real nodes, real chain)', { timeout: 3
     const notTrainable = await sponsor.cli(['fl', 'open', '--model', 'fl/missing@1.0.0', '--rounds', '1', '--participants', '1', '--bounty', '1'])
     assert.notEqual(notTrainable.code, 0)
 
-    const opened = await ok(sponsor, ['fl', 'open', '--model', 'fl/mlp@1.0.0', '--rounds', '2', '--participants', '5', '-k', '3',
+    const opened = await sponsor.json(['fl', 'open', '--model', 'fl/mlp@1.0.0', '--rounds', '2', '--participants', '5', '-k', '3',
       '--round-duration', `${ROUND_SECONDS}s`, '--bounty', '50', '--stake', '1', '--strategy', 'median', '--norm-bound', '3',
       '--lr', '0.1', '--epochs', '3', '--validation', path.join(work, 'test.csv'), '--publish', 'fl/mlp@1.1.0'])
     jobId = opened.jobId
@@ -114,14 +101,14 @@ describe('federated learning with faults (real nodes, real chain)', { timeout: 3
     assert.notEqual(refused.code, 0)
     assert.match(refused.stderr + refused.stdout, /2 features per sample.*takes 784/)
 
-    await ok(honestA, ['fl', 'join', jobId, '--data', path.join(work, 'shard-0.csv')])
-    await ok(honestB, ['fl', 'join', jobId, '--data', path.join(work, 'shard-1.csv')])
-    await ok(poisoner, ['fl', 'join', jobId, '--data', path.join(work, 'shard-2.csv'), '--trainer', `"${process.execPath}" "${TRAINER}" {config} 100`])
+    await honestA.json(['fl', 'join', jobId, '--data', path.join(work, 'shard-0.csv')])
+    await honestB.json(['fl', 'join', jobId, '--data', path.join(work, 'shard-1.csv')])
+    await poisoner.json(['fl', 'join', jobId, '--data', path.join(work, 'shard-2.csv'), '--trainer', `"${process.execPath}" "${TRAINER}" {config} 100`])
     // Honest in round 1, stuck in round 2 (then killed).
-    await ok(crasher, ['fl', 'join', jobId, '--data', path.join(work, 'shard-3.csv'), '--trainer', `"${process.execPath}" "${TRAINER}" {config} 1 2`])
+    await crasher.json(['fl', 'join', jobId, '--data', path.join(work, 'shard-3.csv'), '--trainer', `"${process.execPath}" "${TRAINER}" {config} 1 2`])
 
     // The rogue: a malformed update file (served by A as part of a published version), a stake, and a wrong attestation.
-    const junk = await ok(honestA, ['publish', path.join(work, 'junk'), '--name', 'rogue/junk', '--version', '1.0.0'])
+    const junk = await honestA.json(['publish', path.join(work, 'junk'), '--name', 'rogue/junk', '--version', '1.0.0'])
     const junkCid: string = junk.manifest.files[0].cid
     await joinJob(rogue, { jobId: BigInt(jobId) })
     await until('the four nodes to commit round 1', async () => {
@@ -137,18 +124,18 @@ describe('federated learning with faults (real nodes, real chain)', { timeout: 3
       return round.finalizedAt !== 0 ? round : undefined
     }, 120_000)
     await until('the crasher to be training round 2', async () => {
-      const status = await ok(crasher, ['fl', 'status', jobId])
+      const status = await crasher.json(['fl', 'status', jobId])
       return status.activity?.round === 2 && status.activity.phase === 'training' ? status : undefined
     }, 60_000)
     await crasher.kill()
 
     const results = await until('the payout and the final model', async () => {
-      const status = await ok(sponsor, ['fl', 'status', jobId])
+      const status = await sponsor.json(['fl', 'status', jobId])
       if (status.failed != null) throw new Error(`the sponsor gave up: ${status.failed}`)
-      return status.published != null ? await ok(sponsor, ['fl', 'results', jobId]) : undefined
+      return status.published != null ? await sponsor.json<any>(['fl', 'results', jobId]) : undefined
     }, 180_000)
 
-    const rounds = await ok(sponsor, ['fl', 'rounds', jobId])
+    const rounds = await sponsor.json(['fl', 'rounds', jobId])
     const [round1, round2] = rounds
     const rogueAddress = rogue.account!.address
     const commitment = (round: any, who: string): any => round.commitments.find((c: any) => c.participant === who)
@@ -182,20 +169,20 @@ describe('federated learning with faults (real nodes, real chain)', { timeout: 3
     assert.equal(BigInt(results.pool), 51n * STAKE_UNITS) // the bounty plus the slashed stake
 
     // The final model: a new version whose parent is the base, listing its contributors, runnable by onnxruntime.
-    const final = await ok(sponsor, ['show', 'fl/mlp@1.1.0'])
-    const base = await ok(sponsor, ['show', 'fl/mlp@1.0.0'])
+    const final = await sponsor.json(['show', 'fl/mlp@1.1.0'])
+    const base = await sponsor.json(['show', 'fl/mlp@1.0.0'])
     assert.deepEqual(final.manifest.parents, [base.cid])
     assert.equal(final.manifest.extra.federated.jobId, jobId)
     assert.equal(final.manifest.extra.federated.contributors.length, 5)
     const input = path.join(work, 'input.json')
     await fs.writeFile(input, JSON.stringify({ input: { dims: [1, 784], data: Array.from({ length: 784 }, (_, i) => (i % 7) / 7) } }))
-    const inferred = await ok(sponsor, ['infer', 'fl/mlp@1.1.0', '-i', input])
+    const inferred = await sponsor.json(['infer', 'fl/mlp@1.1.0', '-i', input])
     const probabilities = (Object.values(inferred.outputs)[0] as { data: number[][] }).data.flat()
     assert.equal(probabilities.length, 10)
     assert.ok(Math.abs(probabilities.reduce((a, b) => a + b, 0) - 1) < 1e-4)
 
     // The audit of the model shows the job: rounds, attestations, slashing, metrics, rejections, payouts.
-    const audit = await ok(sponsor, ['audit', 'fl/mlp'])
+    const audit = await sponsor.json(['audit', 'fl/mlp'])
     assert.deepEqual(audit.federatedJobs, [jobId])
     const names = new Set(audit.events.map((e: any) => e.eventName))
     for (const name of ['JobOpened', 'Joined', 'UpdateCommitted', 'Attested', 'RoundFinalized', 'Slashed', 'MetricPosted', 'UpdateRejected', 'ParticipantPaid', 'JobPaidOut', 'VersionAdded']) {

@@ -11,7 +11,7 @@ export interface FlCommandContext {
   action: <A extends unknown[]>(fn: (...args: A) => Promise<void>) => (...args: A) => Promise<void>
 }
 
-const STRATEGIES = ['fedavg', 'fedprox', 'median', 'trimmed-mean', 'krum', 'multi-krum']
+const STRATEGIES = ['fedavg', 'fedprox', 'fedadam', 'fedyogi', 'fedadagrad', 'median', 'trimmed-mean', 'krum', 'multi-krum']
 
 const number = (what: string) => (value: string): number => {
   const parsed = Number(value)
@@ -37,6 +37,7 @@ interface OpenOptions {
   strategy: string
   beta?: number
   byzantine?: number
+  serverLr?: number
   normBound?: number
   epochs?: number
   batchSize?: number
@@ -68,6 +69,7 @@ export function registerFlCommands (program: Command, { globals, client, action 
     .addOption(new Option('--strategy <name>', 'aggregation rule').choices(STRATEGIES).default('fedavg'))
     .option('--beta <fraction>', 'trimmed-mean: fraction trimmed from each side', number('--beta'))
     .option('--byzantine <f>', 'krum / multi-krum: Byzantine participants tolerated', number('--byzantine'))
+    .option('--server-lr <eta>', 'fedadam / fedyogi / fedadagrad: the server learning rate', number('--server-lr'))
     .option('--norm-bound <ratio>', 'drop updates whose delta norm exceeds RATIO × the median', number('--norm-bound'))
     .option('--epochs <n>', 'local epochs per round', integer('--epochs'))
     .option('--batch-size <n>', 'local batch size', integer('--batch-size'))
@@ -96,6 +98,7 @@ export function registerFlCommands (program: Command, { globals, client, action 
           name: options.strategy,
           ...(options.beta != null ? { beta: options.beta } : {}),
           ...(options.byzantine != null ? { f: options.byzantine } : {}),
+          ...(options.serverLr != null ? { eta: options.serverLr } : {}),
           ...(options.normBound != null ? { normBound: { maxRatio: options.normBound } } : {})
         },
         training: {

@@ -43,7 +43,7 @@ export interface OpenFederatedJobBody {
   roundDuration: string
   bounty: string
   stake?: string
-  strategy?: { name: string, beta?: number, f?: number, m?: number, normBound?: { maxRatio: number } }
+  strategy?: { name: string, beta?: number, f?: number, m?: number, eta?: number, normBound?: { maxRatio: number } }
   training?: { epochs?: number, batchSize?: number, learningRate?: number, optimizer?: 'sgd' | 'adam', proximalMu?: number }
   dp?: { clipNorm: number, noiseMultiplier: number, delta: number }
   publish?: string

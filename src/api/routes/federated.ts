@@ -30,6 +30,10 @@ const OpenBody = Type.Object({
     beta: Type.Optional(Type.Number()),
     f: Type.Optional(Type.Integer()),
     m: Type.Optional(Type.Integer()),
+    eta: Type.Optional(Type.Number()),
+    beta1: Type.Optional(Type.Number()),
+    beta2: Type.Optional(Type.Number()),
+    tau: Type.Optional(Type.Number()),
     normBound: Type.Optional(Type.Object({ maxRatio: Type.Number() }))
   }, { additionalProperties: false })),
   training: Type.Optional(Type.Object({

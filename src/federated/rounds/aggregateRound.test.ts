@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { encodeSafetensors, type ModelWeights } from '../tensors.ts'
 import { aggregateRound } from './aggregateRound.ts'
+import { decodeGlobal, encodeGlobal } from './globalFile.ts'
 import type { ClientUpdate } from '../strategies/types.ts'
 
 const global: ModelWeights = [{ name: 'w', shape: [3], data: Float32Array.of(0, 0, 0) }]
@@ -37,5 +38,21 @@ describe('aggregateRound', () => {
     assert.equal(result.carriedOver, true)
     assert.deepEqual(result.weights, global)
     assert.equal(result.report.rejected.length, 1)
+  })
+
+  test('a server optimizer\'s state travels in the aggregate file into the next round', () => {
+    const updates = [update('0xa', [1, 1, 1], 1), update('0xb', [3, 3, 3], 1)]
+    const strategy = { name: 'fedadam' as const, eta: 0.1 }
+    const first = aggregateRound({ global, updates, strategy })
+    assert.equal(first.optimizerState?.round, 1)
+    const file = decodeGlobal(encodeGlobal({ weights: first.weights, optimizerState: first.optimizerState }))
+    assert.deepEqual(file.weights, first.weights)
+    assert.deepEqual(file.optimizerState, first.optimizerState)
+    const second = aggregateRound({ global: file.weights, updates, strategy, optimizerState: file.optimizerState })
+    assert.equal(second.optimizerState?.round, 2)
+    // Restarting from the file gives the same bytes as carrying the state in memory.
+    const inMemory = aggregateRound({ global: first.weights, updates, strategy, optimizerState: first.optimizerState })
+    assert.deepEqual(encodeGlobal({ weights: second.weights, optimizerState: second.optimizerState }), encodeGlobal({ weights: inMemory.weights, optimizerState: inMemory.optimizerState }))
+    assert.deepEqual(decodeGlobal(encodeGlobal({ weights: global })), { weights: global })
   })
 })

@@ -22,6 +22,7 @@ import { loadLocalData, type Dataset } from '../training/data.ts'
 import { evaluate, trainLocal } from '../training/trainer.ts'
 import { aggregateRound } from './aggregateRound.ts'
 import { FL_FETCH_TIMEOUT_MS, FL_MAX_CONSECUTIVE_ERRORS, FL_PAYOUT_GRACE_MS, FL_POLL_MS, FL_UPDATE_HEADER_ALLOWANCE_BYTES, MAX_TASK_SPEC_BYTES } from './constants.ts'
+import { decodeGlobal, encodeGlobal, type GlobalModel } from './globalFile.ts'
 import { readJobFile, storeJobFile, type JobFilesComponents } from './jobFiles.ts'
 import { decodeTaskSpec, type TaskSpec } from './taskSpec.ts'
 import type { Ledger } from '../../ledger/createLedger.ts'
@@ -71,7 +72,7 @@ export class JobRunner {
   private readonly controller = new AbortController()
   private spec: TaskSpec | undefined
   private data: Dataset | undefined
-  private global: { round: number, weights: ModelWeights } | undefined
+  private global: { round: number, model: GlobalModel } | undefined
   private wake: (() => void) | undefined
   private running: Promise<void> | undefined
 
@@ -175,9 +176,9 @@ export class JobRunner {
     return this.spec
   }
 
-  /** The weights a round starts from: the base model's for round 1, else the previous round's agreed aggregate. */
-  private async globalWeights (round: number, spec: TaskSpec, previousAggregate: string | undefined): Promise<ModelWeights> {
-    if (this.global?.round === round) return this.global.weights
+  /** The model a round starts from: the base model's weights for round 1, else the previous round's agreed aggregate. */
+  private async globalModel (round: number, spec: TaskSpec, previousAggregate: string | undefined): Promise<GlobalModel> {
+    if (this.global?.round === round) return this.global.model
     let bytes: Uint8Array
     if (round === 1) {
       await pullModel(this.components.registry, { ref: spec.base.manifestCid, signal: this.signal })
@@ -186,15 +187,20 @@ export class JobRunner {
       for await (const chunk of file.content) chunks.push(chunk)
       bytes = Buffer.concat(chunks)
     } else {
-      bytes = await readJobFile(this.components, previousAggregate!, { maxBytes: this.maxUpdateBytes(spec), label: `fl job ${this.jobId} aggregate ${round - 1}`, signal: this.signal })
+      bytes = await readJobFile(this.components, previousAggregate!, { maxBytes: this.maxGlobalBytes(spec), label: `fl job ${this.jobId} aggregate ${round - 1}`, signal: this.signal })
     }
-    const weights = decodeSafetensors(bytes)
-    this.global = { round, weights }
-    return weights
+    const model = decodeGlobal(bytes)
+    this.global = { round, model }
+    return model
   }
 
   private maxUpdateBytes (spec: TaskSpec): number {
     return parameterCountOf(spec) * 4 + FL_UPDATE_HEADER_ALLOWANCE_BYTES
+  }
+
+  /** An aggregate may also carry a server optimizer's two moments. */
+  private maxGlobalBytes (spec: TaskSpec): number {
+    return parameterCountOf(spec) * 4 * 3 + FL_UPDATE_HEADER_ALLOWANCE_BYTES * 3
   }
 
   private async previousAggregate (round: number): Promise<string | undefined> {
@@ -222,7 +228,7 @@ export class JobRunner {
     }
     const settings = this.settings as ParticipantSettings
     this.activity = { round: round.round, phase: 'training' }
-    const global = await this.globalWeights(round.round, spec, await this.previousAggregate(round.round))
+    const global = (await this.globalModel(round.round, spec, await this.previousAggregate(round.round))).weights
     const started = performance.now()
     let weights: ModelWeights
     let numExamples: number
@@ -305,7 +311,7 @@ export class JobRunner {
   }
 
   private async computeAggregate (job: Job, round: Round, spec: TaskSpec): Promise<Pick<RoundRecord, 'aggregateCid' | 'aggregateInputs' | 'report' | 'carriedOver'>> {
-    const global = await this.globalWeights(round.round, spec, await this.previousAggregate(round.round))
+    const { weights: global, optimizerState } = await this.globalModel(round.round, spec, await this.previousAggregate(round.round))
     const updates: ClientUpdate[] = []
     const refused: RejectedUpdate[] = []
     const maxBytes = this.maxUpdateBytes(spec)
@@ -326,8 +332,8 @@ export class JobRunner {
         refused.push({ clientId, code: 'malformed', reason: `not the model's tensors: ${err.shortMessage ?? err.message}` })
       }
     }))
-    const result = aggregateRound({ global, updates, refused, strategy: spec.strategy, dp: spec.dp, proximalMu: spec.training.proximalMu })
-    const cid = await storeJobFile(this.components, encodeSafetensors(result.weights), `fl job ${this.jobId} aggregate ${round.round}`, { signal: this.signal })
+    const result = aggregateRound({ global, updates, refused, strategy: spec.strategy, dp: spec.dp, proximalMu: spec.training.proximalMu, optimizerState })
+    const cid = await storeJobFile(this.components, encodeGlobal({ weights: result.weights, optimizerState: result.optimizerState }), `fl job ${this.jobId} aggregate ${round.round}`, { signal: this.signal })
     const { strategy, accepted, rejected } = result.report
     log('job %s round %d: aggregate %s of %d updates (%d rejected)', this.jobId, round.round, cid, accepted.length, rejected.length)
     return { aggregateCid: cid.toString(), aggregateInputs: inputsOf(round), report: { strategy, accepted, rejected }, carriedOver: result.carriedOver }
@@ -358,8 +364,8 @@ export class JobRunner {
     const settings = this.settings as SponsorSettings
     if (settings.validationDir != null && round.aggregateCid != null) {
       this.data ??= await loadLocalData(settings.validationDir, settings.validationOptions)
-      const bytes = await readJobFile(this.components, round.aggregateCid, { maxBytes: this.maxUpdateBytes(spec), label: `fl job ${this.jobId} aggregate ${round.round}`, signal: this.signal })
-      const evaluation = await evaluate({ architecture: spec.architecture, weights: decodeSafetensors(bytes), data: this.data })
+      const bytes = await readJobFile(this.components, round.aggregateCid, { maxBytes: this.maxGlobalBytes(spec), label: `fl job ${this.jobId} aggregate ${round.round}`, signal: this.signal })
+      const evaluation = await evaluate({ architecture: spec.architecture, weights: decodeGlobal(bytes).weights, data: this.data })
       record.metrics = { accuracy: evaluation.accuracy, loss: evaluation.loss, samples: evaluation.numExamples }
       for (const [name, value] of [['accuracy', evaluation.accuracy], ['loss', evaluation.loss]] as const) {
         await postMetric(this.components.ledger, { jobId: this.jobId, round: round.round, name, valueE6: BigInt(Math.round(value * 1e6)) }, { signal: this.signal })
@@ -424,8 +430,8 @@ export class JobRunner {
       return { address: participant, acceptedExamples: p.acceptedExamples.toString(), reward: p.reward.toString(), slashed: p.slashed }
     }))
     const lastAggregate = String(rounds.at(-1)!.aggregateCid)
-    const weightsBytes = await readJobFile(this.components, lastAggregate, { maxBytes: this.maxUpdateBytes(spec), label: `fl job ${this.jobId} final`, signal: this.signal })
-    const weights = decodeSafetensors(weightsBytes)
+    const { weights } = decodeGlobal(await readJobFile(this.components, lastAggregate, { maxBytes: this.maxGlobalBytes(spec), label: `fl job ${this.jobId} final`, signal: this.signal }))
+    const weightsBytes = encodeSafetensors(weights)
     const onnx = exportOnnx({ architecture: spec.architecture, weights, graphName: 'mycelium_federated', metadata: { 'mycelium.fl.job': this.jobId.toString() } })
     const architecture = new TextEncoder().encode(JSON.stringify(spec.architecture, null, 2) + '\n')
     const bytesOf = (bytes: Uint8Array): AsyncIterable<Uint8Array> => (async function * () { yield bytes })()

@@ -23,6 +23,7 @@ describe('task specification', () => {
     const bad = (patch: Record<string, unknown>): Uint8Array => new TextEncoder().encode(JSON.stringify({ ...spec, ...patch }))
     assert.throws(() => decodeTaskSpec(bad({ strategy: { name: 'fedmagic' } })), /unknown strategy "fedmagic"/)
     assert.throws(() => decodeTaskSpec(bad({ strategy: { name: 'trimmed-mean', beta: 0.5 } })), /beta must be in \[0, 0.5\)/)
+    assert.throws(() => decodeTaskSpec(bad({ strategy: { name: 'fedadam' } })), /fedadam eta \(the server learning rate\) must be a positive number/)
     assert.throws(() => decodeTaskSpec(bad({ training: { ...spec.training, epochs: 0 } })), /training.epochs must be a positive integer/)
     assert.throws(() => decodeTaskSpec(bad({ dp: { clipNorm: 1, noiseMultiplier: 1, delta: 2 } })), /dp.delta/)
     assert.throws(() => decodeTaskSpec(bad({ architecture: { input: { shape: [] }, layers: [], output: { classes: 2 } } })), /"architecture"/)

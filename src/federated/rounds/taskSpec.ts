@@ -6,7 +6,9 @@ export const TASK_SPEC_TYPE = 'mycelium/fl-task'
 export const TASK_SPEC_SCHEMA_VERSION = 1
 
 /** Aggregation rules a job may name; each is deterministic, so honest aggregators agree on the bytes. */
-export const STRATEGY_NAMES = ['fedavg', 'fedprox', 'median', 'trimmed-mean', 'krum', 'multi-krum'] as const
+export const STRATEGY_NAMES = ['fedavg', 'fedprox', 'fedadam', 'fedyogi', 'fedadagrad', 'median', 'trimmed-mean', 'krum', 'multi-krum'] as const
+/** Server optimizers: their state travels in each round's aggregate file. */
+export const SERVER_OPTIMIZERS: readonly StrategyName[] = ['fedadam', 'fedyogi', 'fedadagrad']
 export type StrategyName = typeof STRATEGY_NAMES[number]
 
 export interface StrategySpec {
@@ -15,6 +17,11 @@ export interface StrategySpec {
   beta?: number
   f?: number
   m?: number
+  /** fedadam / fedyogi / fedadagrad: server learning rate η (required), β1, β2, τ. */
+  eta?: number
+  beta1?: number
+  beta2?: number
+  tau?: number
   /** Drop updates whose delta norm exceeds maxRatio × the median norm (off when absent). */
   normBound?: { maxRatio: number }
 }
@@ -80,6 +87,11 @@ export function validateStrategySpec (value: unknown): StrategySpec {
   if (spec.beta != null && (typeof spec.beta !== 'number' || !(spec.beta >= 0 && spec.beta < 0.5))) throw new InvalidTaskSpecError('trimmed-mean beta must be in [0, 0.5)')
   if (spec.f != null && (!Number.isInteger(spec.f) || spec.f < 0)) throw new InvalidTaskSpecError('krum f must be an integer ≥ 0')
   if (spec.m != null) positive(spec.m, 'multi-krum m', true)
+  if (SERVER_OPTIMIZERS.includes(spec.name)) positive(spec.eta, `${spec.name} eta (the server learning rate)`)
+  for (const key of ['beta1', 'beta2'] as const) {
+    if (spec[key] != null && !(typeof spec[key] === 'number' && spec[key] >= 0 && spec[key] < 1)) throw new InvalidTaskSpecError(`${key} must be in [0, 1)`)
+  }
+  if (spec.tau != null) positive(spec.tau, 'tau')
   if (spec.normBound != null && !(typeof spec.normBound.maxRatio === 'number' && spec.normBound.maxRatio >= 1)) throw new InvalidTaskSpecError('normBound.maxRatio must be ≥ 1')
   return spec
 }
