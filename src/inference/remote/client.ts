@@ -107,7 +107,8 @@ function putIdle (libp2p: object, peer: PeerId, entry: CallStream): void {
  * One request and its answer, on an idle stream to `peer` if there is one, else on a new one. A
  * reused stream can have been closed by the provider just as the request went out; then, and only
  * if nothing of the answer came back, the same request goes once more on a new stream (resending it
- * is harmless: the provider refuses a voucher it has already accepted).
+ * is safe: same nonce, same voucher, and a provider refuses a voucher it has already accepted, so a
+ * call cannot be paid twice).
  */
 async function exchange (libp2p: Pick<Libp2p, 'dialProtocol'>, peer: PeerId, envelope: InferEnvelope, binary: Uint8Array[], options: AbortOptions): Promise<{ reply: InferReply, binary: Uint8Array }> {
   const deadline = new Deadline(INFER_REQUEST_TIMEOUT_MS)
@@ -149,7 +150,7 @@ async function openStream (libp2p: Pick<Libp2p, 'dialProtocol'>, peer: PeerId, s
 }
 
 /**
- * Runs one inference on `peer` over `/mycelium/infer/1.0.0`: signs the terms (model, input hash,
+ * Runs one inference on `peer` over `/mycelium/infer/1.1.0` (or 1.0.0): signs the terms (model, input hash,
  * price, nonce, both addresses), pays if asked, and checks the provider's receipt — its signature and
  * that the output hash is that of what was received.
  */
