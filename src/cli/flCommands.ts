@@ -171,6 +171,7 @@ export function registerFlCommands (program: Command, { globals, client, action 
         ...r.commitments.map((c: any) => `  update  ${c.participant} ${c.numExamples.padStart(6)} samples ${c.updateCid}${c.rejected ? `  REJECTED: ${c.rejectReason ?? ''}` : ''}`),
         ...r.attestations.map((a: any) => `  attest  ${a.attester} ${a.aggregateCid}${a.agreed === false ? '  OUTVOTED' : ''}${a.slashed != null ? `  slashed ${tokens(a.slashed)}` : ''}`),
         ...r.metrics.map((m: any) => `  metric  ${m.name} = ${m.value.toFixed(4)} (${m.validator})`),
+        ...(r.local?.missed != null ? [`  this node did not contribute: ${r.local.missed}`] : []),
         ...(r.local?.dp != null ? [`  privacy (ε = ${r.local.dp.epsilon < 0 ? '∞' : r.local.dp.epsilon.toFixed(3)}, δ = ${r.local.dp.delta})`] : [])
       ].join('\n')).join('\n'))
     }))

@@ -22,5 +22,7 @@ export const FL_UPDATE_HEADER_ALLOWANCE_BYTES = 64 * 1024
 export const MAX_TASK_SPEC_BYTES = 256 * 1024
 /** Participants wait this long after the last round before paying the job out themselves (the sponsor usually does). */
 export const FL_PAYOUT_GRACE_MS = 5_000
-/** Transient chain or network errors a job's loop retries before it records the job as failed. */
+/** Errors from bad input (task spec, data) a job's loop retries before it records the job as failed. */
 export const FL_MAX_CONSECUTIVE_ERRORS = 20
+/** The longest pause between attempts while the chain or peers are unreachable. */
+export const FL_MAX_BACKOFF_MS = 30_000

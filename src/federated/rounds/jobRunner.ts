@@ -1,5 +1,6 @@
 import path from 'node:path'
 import { keccak256, toHex, type Address } from 'viem'
+import { InvalidInputError } from '../../errors.ts'
 import { ContractRevertError } from '../../ledger/errors.ts'
 import { attestAggregate } from '../../ledger/actions/attestAggregate.ts'
 import { commitUpdate } from '../../ledger/actions/commitUpdate.ts'
@@ -21,7 +22,7 @@ import { runExternalTrainer } from '../training/externalTrainer.ts'
 import { loadLocalData, type Dataset } from '../training/data.ts'
 import { evaluate, trainLocal } from '../training/trainer.ts'
 import { aggregateRound } from './aggregateRound.ts'
-import { FL_FETCH_TIMEOUT_MS, FL_MAX_CONSECUTIVE_ERRORS, FL_PAYOUT_GRACE_MS, FL_POLL_MS, FL_UPDATE_HEADER_ALLOWANCE_BYTES, MAX_TASK_SPEC_BYTES } from './constants.ts'
+import { FL_FETCH_TIMEOUT_MS, FL_MAX_BACKOFF_MS, FL_MAX_CONSECUTIVE_ERRORS, FL_PAYOUT_GRACE_MS, FL_POLL_MS, FL_UPDATE_HEADER_ALLOWANCE_BYTES, MAX_TASK_SPEC_BYTES } from './constants.ts'
 import { decodeGlobal, encodeGlobal, type GlobalModel } from './globalFile.ts'
 import { readJobFile, storeJobFile, type JobFilesComponents } from './jobFiles.ts'
 import { decodeTaskSpec, type TaskSpec } from './taskSpec.ts'
@@ -134,7 +135,9 @@ export class JobRunner {
         if (this.signal.aborted) return
         errors++
         log.error('job %s: %s', this.jobId, err.shortMessage ?? err.message)
-        if (errors >= FL_MAX_CONSECUTIVE_ERRORS) {
+        // Bad input (a broken task spec, unusable data) will not heal: give up after a while. A chain or
+        // peer that is away may come back: keep trying, ever more slowly.
+        if (err instanceof InvalidInputError && errors >= FL_MAX_CONSECUTIVE_ERRORS) {
           this.state.failed = `${err.shortMessage ?? err.message} (after ${errors} attempts)`
           this.activity = { round: this.activity.round, phase: 'failed' }
           this.persist()
@@ -142,7 +145,7 @@ export class JobRunner {
         }
       }
       await new Promise<void>(resolve => {
-        const timer = setTimeout(resolve, FL_POLL_MS)
+        const timer = setTimeout(resolve, Math.min(FL_MAX_BACKOFF_MS, FL_POLL_MS * 2 ** Math.min(errors, 10)))
         this.wake = () => { clearTimeout(timer); resolve() }
       })
       this.wake = undefined
@@ -226,33 +229,22 @@ export class JobRunner {
       this.activity = { round: 1, phase: `waiting for participants (${job.participantCount}/${job.participantsWanted})` }
       return
     }
-    const settings = this.settings as ParticipantSettings
     this.activity = { round: round.round, phase: 'training' }
     const global = (await this.globalModel(round.round, spec, await this.previousAggregate(round.round))).weights
     const started = performance.now()
-    let weights: ModelWeights
-    let numExamples: number
-    let training: RoundRecord['training']
-    const seed = seedFor(this.jobId, round.round, this.account)
-    if (settings.trainer != null) {
-      const result = await runExternalTrainer({
-        command: settings.trainer,
-        globalWeights: global,
-        config: { round: round.round, epochs: spec.training.epochs, learningRate: spec.training.learningRate, batchSize: spec.training.batchSize, optimizer: spec.training.optimizer, proximalMu: spec.training.proximalMu, seed, dataDir: settings.dataDir, architecture: spec.architecture },
-        workDir: path.join(this.components.tmpDir, `fl-${this.jobId}-${round.round}`),
-        timeoutMs: Math.max(1000, (round.deadline - chainNow()) * 1000),
-        signal: this.signal
-      })
-      weights = result.weights
-      numExamples = result.numExamples
-      training = { loss: result.metrics.loss, accuracy: result.metrics.accuracy, durationMs: result.durationMs }
-    } else {
-      this.data ??= await loadLocalData(settings.dataDir, settings.dataOptions)
-      const result = await trainLocal({ architecture: spec.architecture, globalWeights: global, data: this.data, epochs: spec.training.epochs, batchSize: spec.training.batchSize, learningRate: spec.training.learningRate, optimizer: spec.training.optimizer, proximalMu: spec.training.proximalMu, seed, signal: this.signal })
-      weights = result.weights
-      numExamples = result.numExamples
-      training = { loss: result.metrics.loss, accuracy: result.metrics.accuracy, durationMs: Math.round(performance.now() - started) }
+    let trained: { weights: ModelWeights, numExamples: number, training: NonNullable<RoundRecord['training']> }
+    try {
+      trained = await this.train(round, spec, global)
+    } catch (err: any) {
+      if (this.signal.aborted) throw err
+      // A trainer that crashes or writes a malformed update skips this round; the node still aggregates and attests.
+      record.missed = `training failed: ${err.shortMessage ?? err.message}`
+      this.persist()
+      log.error('job %s round %d: %s', this.jobId, round.round, record.missed)
+      return
     }
+    let { weights, training } = trained
+    const { numExamples } = trained
     if (spec.dp != null) {
       const privatized = privatizeUpdate(weights, global, { clipNorm: spec.dp.clipNorm, noiseMultiplier: spec.dp.noiseMultiplier, participants: job.participantsWanted })
       weights = privatized.weights
@@ -279,6 +271,27 @@ export class JobRunner {
     this.persist()
     log('job %s round %d: committed %s (%d examples)', this.jobId, round.round, cid, numExamples)
     void this.components.messenger.broadcast({ type: 'update', jobId: this.jobId.toString(), round: round.round, cid })
+  }
+
+  /** Local training, built in or by the participant's own program; the data never leaves this node. */
+  private async train (round: Round, spec: TaskSpec, global: ModelWeights): Promise<{ weights: ModelWeights, numExamples: number, training: NonNullable<RoundRecord['training']> }> {
+    const settings = this.settings as ParticipantSettings
+    const seed = seedFor(this.jobId, round.round, this.account)
+    if (settings.trainer != null) {
+      const result = await runExternalTrainer({
+        command: settings.trainer,
+        globalWeights: global,
+        config: { round: round.round, epochs: spec.training.epochs, learningRate: spec.training.learningRate, batchSize: spec.training.batchSize, optimizer: spec.training.optimizer, proximalMu: spec.training.proximalMu, seed, dataDir: settings.dataDir, architecture: spec.architecture },
+        workDir: path.join(this.components.tmpDir, `fl-${this.jobId}-${round.round}`),
+        timeoutMs: Math.max(1000, (round.deadline - chainNow()) * 1000),
+        signal: this.signal
+      })
+      return { weights: result.weights, numExamples: result.numExamples, training: { loss: result.metrics.loss, accuracy: result.metrics.accuracy, durationMs: result.durationMs } }
+    }
+    const started = performance.now()
+    this.data ??= await loadLocalData(settings.dataDir, settings.dataOptions)
+    const result = await trainLocal({ architecture: spec.architecture, globalWeights: global, data: this.data, epochs: spec.training.epochs, batchSize: spec.training.batchSize, learningRate: spec.training.learningRate, optimizer: spec.training.optimizer, proximalMu: spec.training.proximalMu, seed, signal: this.signal })
+    return { weights: result.weights, numExamples: result.numExamples, training: { loss: result.metrics.loss, accuracy: result.metrics.accuracy, durationMs: Math.round(performance.now() - started) } }
   }
 
   // --------------------------------------------------------------- aggregation
