@@ -1,7 +1,7 @@
 /**
  * Federated learning across real nodes, with faults: a participant poisoning its update (×100), a
  * rogue participant (an account driven by this test, no node) that commits a malformed update file
- * and attests a wrong aggregate CID, and a participant that crashes mid-round. The honest nodes
+ * and attests a wrong aggregate CID, and a participant that crashes mid-round, and one that restarts between rounds. The honest nodes
  * still finalize every round by k-of-n attestations; the sponsor records the rejections with their
  * reasons, posts metrics, pays out by accepted samples and publishes the final model, whose audit
  * shows the whole job. Also runs `npm run demo:fl`'s code on a small setting.
@@ -128,6 +128,12 @@ describe('federated learning with faults (real nodes, real chain)', { timeout: 3
       return status.activity?.round === 2 && status.activity.phase === 'training' ? status : undefined
     }, 60_000)
     await crasher.kill()
+    // A participant restarts between rounds: it picks its job up from the chain and its own records.
+    assert.equal(await honestB.stop(), 0)
+    const restarted = await startTestDaemon({ home: honestB.home, chainFrom: sponsor })
+    daemons[daemons.indexOf(honestB)] = restarted
+    honestB = restarted
+    for (const other of daemons.filter(d => d !== restarted && d !== crasher)) await restarted.json(['connect', other.multiaddrs[0]])
 
     const results = await until('the payout and the final model', async () => {
       const status = await sponsor.json(['fl', 'status', jobId])
@@ -155,6 +161,7 @@ describe('federated learning with faults (real nodes, real chain)', { timeout: 3
     assert.equal(round2.commitments.length, 3)
     assert.ok(round2.finalizedAt >= round2.deadline)
     assert.match(commitment(round2, poisoner.address).rejectReason, /^norm-bound: /)
+    assert.equal(round2.attestations.find((a: any) => a.attester === honestB.address)?.agreed, true, 'the restarted node attested round 2')
     // The sponsor evaluated every round on its held-out data; the model learnt despite the attacks.
     const accuracy = rounds.map((r: any) => r.metrics.find((m: any) => m.name === 'accuracy').value)
     assert.ok(accuracy[1] > 0.5, `accuracy per round ${accuracy.join(', ')}`)
