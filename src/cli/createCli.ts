@@ -1,5 +1,5 @@
 import path from 'node:path'
-import { Command, Option } from 'commander'
+import { Command, InvalidArgumentError, Option } from 'commander'
 import { formatUnits } from 'viem'
 import { createClient, type ClientOptions } from '../client/createClient.ts'
 import { cardPathOf, collectFiles } from '../client/collectFiles.ts'
@@ -20,7 +20,8 @@ interface GlobalOptions extends OutputOptions { home?: string, apiUrl?: string }
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
 const parsePositiveInt = (value: string): number => {
   const parsed = Number(value)
-  if (!Number.isSafeInteger(parsed) || parsed <= 0) throw new InvalidInputError(`"${value}" is not a positive whole number.`)
+  // Commander reports it as a usage error (exit 2) naming the option.
+  if (!Number.isSafeInteger(parsed) || parsed <= 0) throw new InvalidArgumentError(`"${value}" is not a positive whole number.`)
   return parsed
 }
 

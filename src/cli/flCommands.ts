@@ -1,5 +1,5 @@
 import path from 'node:path'
-import { Option, type Command } from 'commander'
+import { InvalidArgumentError, Option, type Command } from 'commander'
 import { formatUnits } from 'viem'
 import { InvalidInputError } from '../errors.ts'
 import { printResult, type OutputOptions } from './output.ts'
@@ -15,12 +15,12 @@ const STRATEGIES = ['fedavg', 'fedprox', 'fedadam', 'fedyogi', 'fedadagrad', 'me
 
 const number = (what: string) => (value: string): number => {
   const parsed = Number(value)
-  if (!Number.isFinite(parsed)) throw new InvalidInputError(`${what} must be a number, not "${value}".`)
+  if (!Number.isFinite(parsed)) throw new InvalidArgumentError(`${what} must be a number.`)
   return parsed
 }
 const integer = (what: string) => (value: string): number => {
   const parsed = Number(value)
-  if (!Number.isSafeInteger(parsed) || parsed <= 0) throw new InvalidInputError(`${what} must be a positive whole number, not "${value}".`)
+  if (!Number.isSafeInteger(parsed) || parsed <= 0) throw new InvalidArgumentError(`${what} must be a positive whole number.`)
   return parsed
 }
 const tokens = (units: string | undefined): string => units == null ? '-' : `${formatUnits(BigInt(units), 18)} MYC`
