@@ -234,6 +234,11 @@ export class LocalIndex {
     return this.statement('DELETE FROM pins WHERE cid = ?').run(cid).changes > 0
   }
 
+  /** Unpins every file whose label starts with `prefix`; returns how many. */
+  unpinLabelled (prefix: string): number {
+    return Number(this.statement('DELETE FROM pins WHERE substr(label, 1, length(?)) = ?').run(prefix, prefix).changes)
+  }
+
   pins (): Pin[] {
     return this.statement('SELECT cid, label, since FROM pins ORDER BY since').all() as unknown as Pin[]
   }

@@ -128,7 +128,10 @@ export class JobRunner {
           this.state.done = true
           this.activity = { round: this.activity.round, phase: 'done' }
           this.persist()
-          log('job %s done', this.jobId)
+          // The individual updates have served their purpose (their CIDs stay on chain); the aggregates
+          // and the task spec stay pinned as the final model's provenance. gc reclaims the rest.
+          const released = this.components.index.unpinLabelled(`fl job ${this.jobId} update `)
+          log('job %s done (%d update files released to gc)', this.jobId, released)
           return
         }
       } catch (err: any) {
