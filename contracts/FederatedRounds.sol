@@ -112,6 +112,16 @@ contract FederatedRounds is ReentrancyGuardTransient {
     /// @dev keccak256 of the attested CID; 0: no attestation.
     mapping(uint256 jobId => mapping(uint256 round => mapping(address attester => bytes32))) private _attestations;
     mapping(uint256 jobId => mapping(uint256 round => mapping(bytes32 cidHash => uint256))) private _attestationCounts;
+    /// @dev Secure aggregation, per round: who advertised keys (in order), their keys and key-share files.
+    mapping(uint256 jobId => mapping(uint256 round => address[])) private _maskers;
+    mapping(uint256 jobId => mapping(uint256 round => mapping(address participant => MaskingKeys))) private _maskingKeys;
+
+    /// @dev Bonawitz et al.'s two X25519 public keys (c: encrypts the key shares, s: agrees the pairwise masks) and the shares file.
+    struct MaskingKeys {
+        bytes32 encryptionKey;
+        bytes32 maskingKey;
+        string sharesCid;
+    }
 
     event JobOpened(
         uint256 indexed jobId,
@@ -136,6 +146,8 @@ contract FederatedRounds is ReentrancyGuardTransient {
     event ParticipantPaid(uint256 indexed jobId, address indexed participant, uint256 reward, uint256 stakeReturned);
     /// @param dust what went back to the sponsor: the rounding rest, or the whole pool if nothing was accepted.
     event JobPaidOut(uint256 indexed jobId, uint256 pool, uint256 dust);
+    event MaskingKeysAdvertised(uint256 indexed jobId, uint256 indexed round, address indexed participant, bytes32 encryptionKey, bytes32 maskingKey);
+    event KeySharesPublished(uint256 indexed jobId, uint256 indexed round, address indexed participant, string sharesCid);
     /// @param round the round that got no agreement in time; the job was paid out as it stood before it.
     event JobStalled(uint256 indexed jobId, uint256 round);
 
@@ -166,6 +178,11 @@ contract FederatedRounds is ReentrancyGuardTransient {
     error EmptyMetricName();
     error JobNotFinished(uint256 jobId, uint256 finalizedRounds, uint256 rounds);
     error AlreadyPaidOut(uint256 jobId);
+    error KeysAlreadyAdvertised(uint256 jobId, uint256 round, address participant);
+    error KeyPhaseClosed(uint256 jobId, uint256 round);
+    error KeyPhaseOpen(uint256 jobId, uint256 round);
+    error NoMaskingKeys(uint256 jobId, uint256 round, address participant);
+    error SharesAlreadyPublished(uint256 jobId, uint256 round, address participant);
 
     constructor(IERC20 token_) {
         token = token_;
@@ -258,6 +275,73 @@ contract FederatedRounds is ReentrancyGuardTransient {
         uint256 agreeing = ++_attestationCounts[jobId][round][cidHash];
         emit Attested(jobId, round, msg.sender, aggregateCid);
         if (agreeing >= job.terms.aggregatorsK) _finalize(job, r, jobId, round, aggregateCid, cidHash, agreeing);
+    }
+
+    // ------------------------------------------------------- secure aggregation
+
+    /**
+     * @notice Secure aggregation, step 1 of a round: advertise this round's two X25519 public keys. Open
+     * while the round's first quarter lasts and not every participant advertised yet; the keys
+     * advertised then are the round's masking set, the same for everyone.
+     */
+    function advertiseMaskingKeys(uint256 jobId, uint256 round, bytes32 encryptionKey, bytes32 maskingKey) external {
+        Job storage job = _job(jobId);
+        _checkParticipant(jobId);
+        Round storage r = _startedRound(job, jobId, round);
+        if (encryptionKey == bytes32(0) || maskingKey == bytes32(0)) revert EmptyCid();
+        if (_keyPhaseClosed(job, r, jobId, round)) revert KeyPhaseClosed(jobId, round);
+        MaskingKeys storage keys = _maskingKeys[jobId][round][msg.sender];
+        if (keys.maskingKey != bytes32(0)) revert KeysAlreadyAdvertised(jobId, round, msg.sender);
+        keys.encryptionKey = encryptionKey;
+        keys.maskingKey = maskingKey;
+        _maskers[jobId][round].push(msg.sender);
+        emit MaskingKeysAdvertised(jobId, round, msg.sender, encryptionKey, maskingKey);
+    }
+
+    /**
+     * @notice Step 2: publish the CID of the file holding this participant's key shares (Shamir shares of its
+     * masking secret and self-mask seed, each encrypted to one member of the masking set). Once the key
+     * phase closed, by members of the masking set, before the round's deadline.
+     */
+    function publishKeyShares(uint256 jobId, uint256 round, string calldata sharesCid) external {
+        Job storage job = _job(jobId);
+        Round storage r = _startedRound(job, jobId, round);
+        if (bytes(sharesCid).length == 0) revert EmptyCid();
+        if (!_keyPhaseClosed(job, r, jobId, round)) revert KeyPhaseOpen(jobId, round);
+        if (block.timestamp >= r.deadline) revert CommitDeadlinePassed(jobId, round, r.deadline);
+        MaskingKeys storage keys = _maskingKeys[jobId][round][msg.sender];
+        if (keys.maskingKey == bytes32(0)) revert NoMaskingKeys(jobId, round, msg.sender);
+        if (bytes(keys.sharesCid).length != 0) revert SharesAlreadyPublished(jobId, round, msg.sender);
+        keys.sharesCid = sharesCid;
+        emit KeySharesPublished(jobId, round, msg.sender, sharesCid);
+    }
+
+    /// @notice A round's masking set, in advertising order, and whether its key phase is closed.
+    function maskingKeysOf(uint256 jobId, uint256 round)
+        external
+        view
+        returns (address[] memory participants, bytes32[] memory encryptionKeys, bytes32[] memory maskingKeys, string[] memory sharesCids, bool keyPhaseClosed)
+    {
+        Job storage job = _job(jobId);
+        _checkRound(job, jobId, round);
+        participants = _maskers[jobId][round];
+        encryptionKeys = new bytes32[](participants.length);
+        maskingKeys = new bytes32[](participants.length);
+        sharesCids = new string[](participants.length);
+        for (uint256 i = 0; i < participants.length; i++) {
+            MaskingKeys storage keys = _maskingKeys[jobId][round][participants[i]];
+            encryptionKeys[i] = keys.encryptionKey;
+            maskingKeys[i] = keys.maskingKey;
+            sharesCids[i] = keys.sharesCid;
+        }
+        Round storage r = _rounds[jobId][round];
+        keyPhaseClosed = r.deadline != 0 && _keyPhaseClosed(job, r, jobId, round);
+    }
+
+    /// @dev Every participant advertised, or the first quarter of the round is over.
+    function _keyPhaseClosed(Job storage job, Round storage r, uint256 jobId, uint256 round) private view returns (bool) {
+        if (_maskers[jobId][round].length >= job.participantCount && job.participantCount > 0 && (round > 1 || job.participantCount >= job.terms.participantsWanted)) return true;
+        return block.timestamp >= uint256(r.deadline) - job.terms.roundDuration + job.terms.roundDuration / 4;
     }
 
     // -------------------------------------------------------------- validators

@@ -271,7 +271,12 @@ const DESCRIPTIONS: Record<string, Describe> = {
   UpdateAlreadyRejected: ([id, round, participant]) => ({ message: `The update of ${participant} in round ${round} of federated job ${id} is already rejected.`, status: 409 }),
   EmptyMetricName: () => ({ message: 'A metric needs a name.', status: 400 }),
   JobNotFinished: ([id, finalized, rounds]) => ({ message: `Federated job ${id} pays out after its last round: ${finalized} of ${rounds} rounds are finalized (or once a round gets no agreement within a round duration after its deadline).`, status: 409 }),
-  AlreadyPaidOut: ([id]) => ({ message: `Federated job ${id} has already been paid out.`, status: 409 })
+  AlreadyPaidOut: ([id]) => ({ message: `Federated job ${id} has already been paid out.`, status: 409 }),
+  KeysAlreadyAdvertised: ([id, round, participant]) => ({ message: `${participant} has already advertised its masking keys for round ${round} of federated job ${id}.`, status: 409 }),
+  KeyPhaseClosed: ([id, round]) => ({ message: `The masking set of round ${round} of federated job ${id} is closed; this participant sits the round out.`, status: 409 }),
+  KeyPhaseOpen: ([id, round]) => ({ message: `The masking set of round ${round} of federated job ${id} is still open; key shares come after it closes.`, status: 409 }),
+  NoMaskingKeys: ([id, round, participant]) => ({ message: `${participant} advertised no masking keys for round ${round} of federated job ${id}.`, status: 409 }),
+  SharesAlreadyPublished: ([id, round, participant]) => ({ message: `${participant} has already published its key shares for round ${round} of federated job ${id}.`, status: 409 })
 }
 
 /** A decoded custom error as a {@link ContractRevertError}. */

@@ -10,6 +10,7 @@ import { commitUpdate } from './actions/commitUpdate.ts'
 import { getJob } from './actions/getJob.ts'
 import { getRound } from './actions/getRound.ts'
 import { joinJob } from './actions/joinJob.ts'
+import { advertiseMaskingKeys, getMaskingKeys, publishKeyShares } from './actions/maskingKeys.ts'
 import { openJob, type JobTerms } from './actions/openJob.ts'
 import { payoutJob } from './actions/payoutJob.ts'
 import { postMetric } from './actions/postMetric.ts'
@@ -204,6 +205,32 @@ describe('FederatedRounds', () => {
     assert.equal(await tokens(p1), before + 3n * TOKEN)
     assert.equal((await getJob(p1, { jobId }))!.paidOut, true)
     await rejectsWith(payoutJob(sponsor, { jobId }), 'AlreadyPaidOut')
+  })
+
+  test('secure aggregation: the masking set closes when everyone advertised or after the first quarter; shares come after', async () => {
+    const key = (n: number): Uint8Array => new Uint8Array(32).fill(n)
+    const jobId = await openWith()
+    await advertiseMaskingKeys(p1, { jobId, round: 1, encryptionKey: key(1), maskingKey: key(2) })
+    await rejectsWith(publishKeyShares(p1, { jobId, round: 1, sharesCid: 'bafyshares1' }), 'KeyPhaseOpen')
+    await rejectsWith(advertiseMaskingKeys(stranger, { jobId, round: 1, encryptionKey: key(1), maskingKey: key(2) }), 'NotParticipant')
+    await rejectsWith(advertiseMaskingKeys(p1, { jobId, round: 1, encryptionKey: key(3), maskingKey: key(4) }), 'KeysAlreadyAdvertised')
+    await advertiseMaskingKeys(p2, { jobId, round: 1, encryptionKey: key(5), maskingKey: key(6) })
+    await advertiseMaskingKeys(p3, { jobId, round: 1, encryptionKey: key(7), maskingKey: key(8) })
+    await publishKeyShares(p1, { jobId, round: 1, sharesCid: 'bafyshares1' })
+    await rejectsWith(publishKeyShares(p1, { jobId, round: 1, sharesCid: 'bafyshares1' }), 'SharesAlreadyPublished')
+    const keys = await getMaskingKeys(p1, { jobId, round: 1 })
+    assert.equal(keys.keyPhaseClosed, true)
+    assert.deepEqual(keys.members.map(m => [m.participant, m.maskingKey[0], m.sharesCid]), [[address(p1), 2, 'bafyshares1'], [address(p2), 6, undefined], [address(p3), 8, undefined]])
+
+    // Only p1 shows up: after a quarter of the round the set closes without the others.
+    const other = await openWith()
+    await advertiseMaskingKeys(p1, { jobId: other, round: 1, encryptionKey: key(1), maskingKey: key(2) })
+    assert.equal((await getMaskingKeys(p1, { jobId: other, round: 1 })).keyPhaseClosed, false)
+    await t.chain.increaseTime(HOUR / 4)
+    await rejectsWith(advertiseMaskingKeys(p2, { jobId: other, round: 1, encryptionKey: key(5), maskingKey: key(6) }), 'KeyPhaseClosed')
+    await rejectsWith(publishKeyShares(p2, { jobId: other, round: 1, sharesCid: 'bafyshares2' }), 'NoMaskingKeys')
+    await publishKeyShares(p1, { jobId: other, round: 1, sharesCid: 'bafyshares1' })
+    await rejectsWith(getMaskingKeys(p1, { jobId: other, round: 5 }), 'InvalidRound')
   })
 
   test('joining: places, the sponsor, twice; terms are checked', async () => {
