@@ -116,6 +116,8 @@ contract FederatedRounds is ReentrancyGuardTransient {
     mapping(uint256 jobId => mapping(uint256 round => address[])) private _maskers;
     mapping(uint256 jobId => mapping(uint256 round => mapping(address participant => MaskingKeys))) private _maskingKeys;
 
+    mapping(uint256 jobId => mapping(uint256 round => uint256)) private _shareCounts;
+
     /// @dev Bonawitz et al.'s two X25519 public keys (c: encrypts the key shares, s: agrees the pairwise masks) and the shares file.
     struct MaskingKeys {
         bytes32 encryptionKey;
@@ -183,6 +185,7 @@ contract FederatedRounds is ReentrancyGuardTransient {
     error KeyPhaseOpen(uint256 jobId, uint256 round);
     error NoMaskingKeys(uint256 jobId, uint256 round, address participant);
     error SharesAlreadyPublished(uint256 jobId, uint256 round, address participant);
+    error SharesPhaseClosed(uint256 jobId, uint256 round);
 
     constructor(IERC20 token_) {
         token = token_;
@@ -301,18 +304,20 @@ contract FederatedRounds is ReentrancyGuardTransient {
     /**
      * @notice Step 2: publish the CID of the file holding this participant's key shares (Shamir shares of its
      * masking secret and self-mask seed, each encrypted to one member of the masking set). Once the key
-     * phase closed, by members of the masking set, before the round's deadline.
+     * phase closed, by members of the masking set, until every member published or half the round is
+     * over. Those who published are the round's maskers: masked updates mask with exactly them.
      */
     function publishKeyShares(uint256 jobId, uint256 round, string calldata sharesCid) external {
         Job storage job = _job(jobId);
         Round storage r = _startedRound(job, jobId, round);
         if (bytes(sharesCid).length == 0) revert EmptyCid();
         if (!_keyPhaseClosed(job, r, jobId, round)) revert KeyPhaseOpen(jobId, round);
-        if (block.timestamp >= r.deadline) revert CommitDeadlinePassed(jobId, round, r.deadline);
+        if (_sharesPhaseClosed(job, r, jobId, round)) revert SharesPhaseClosed(jobId, round);
         MaskingKeys storage keys = _maskingKeys[jobId][round][msg.sender];
         if (keys.maskingKey == bytes32(0)) revert NoMaskingKeys(jobId, round, msg.sender);
         if (bytes(keys.sharesCid).length != 0) revert SharesAlreadyPublished(jobId, round, msg.sender);
         keys.sharesCid = sharesCid;
+        _shareCounts[jobId][round]++;
         emit KeySharesPublished(jobId, round, msg.sender, sharesCid);
     }
 
@@ -320,7 +325,7 @@ contract FederatedRounds is ReentrancyGuardTransient {
     function maskingKeysOf(uint256 jobId, uint256 round)
         external
         view
-        returns (address[] memory participants, bytes32[] memory encryptionKeys, bytes32[] memory maskingKeys, string[] memory sharesCids, bool keyPhaseClosed)
+        returns (address[] memory participants, bytes32[] memory encryptionKeys, bytes32[] memory maskingKeys, string[] memory sharesCids, bool keyPhaseClosed, bool sharesPhaseClosed)
     {
         Job storage job = _job(jobId);
         _checkRound(job, jobId, round);
@@ -336,6 +341,13 @@ contract FederatedRounds is ReentrancyGuardTransient {
         }
         Round storage r = _rounds[jobId][round];
         keyPhaseClosed = r.deadline != 0 && _keyPhaseClosed(job, r, jobId, round);
+        sharesPhaseClosed = keyPhaseClosed && _sharesPhaseClosed(job, r, jobId, round);
+    }
+
+    /// @dev Every member of the masking set published its shares, or half the round is over.
+    function _sharesPhaseClosed(Job storage job, Round storage r, uint256 jobId, uint256 round) private view returns (bool) {
+        if (_shareCounts[jobId][round] >= _maskers[jobId][round].length) return true;
+        return block.timestamp >= uint256(r.deadline) - job.terms.roundDuration + job.terms.roundDuration / 2;
     }
 
     /// @dev Every participant advertised, or the first quarter of the round is over.

@@ -276,7 +276,8 @@ const DESCRIPTIONS: Record<string, Describe> = {
   KeyPhaseClosed: ([id, round]) => ({ message: `The masking set of round ${round} of federated job ${id} is closed; this participant sits the round out.`, status: 409 }),
   KeyPhaseOpen: ([id, round]) => ({ message: `The masking set of round ${round} of federated job ${id} is still open; key shares come after it closes.`, status: 409 }),
   NoMaskingKeys: ([id, round, participant]) => ({ message: `${participant} advertised no masking keys for round ${round} of federated job ${id}.`, status: 409 }),
-  SharesAlreadyPublished: ([id, round, participant]) => ({ message: `${participant} has already published its key shares for round ${round} of federated job ${id}.`, status: 409 })
+  SharesAlreadyPublished: ([id, round, participant]) => ({ message: `${participant} has already published its key shares for round ${round} of federated job ${id}.`, status: 409 }),
+  SharesPhaseClosed: ([id, round]) => ({ message: `The maskers of round ${round} of federated job ${id} are settled; this participant sits the round out.`, status: 409 })
 }
 
 /** A decoded custom error as a {@link ContractRevertError}. */

@@ -220,6 +220,7 @@ describe('FederatedRounds', () => {
     await rejectsWith(publishKeyShares(p1, { jobId, round: 1, sharesCid: 'bafyshares1' }), 'SharesAlreadyPublished')
     const keys = await getMaskingKeys(p1, { jobId, round: 1 })
     assert.equal(keys.keyPhaseClosed, true)
+    assert.equal(keys.sharesPhaseClosed, false)
     assert.deepEqual(keys.members.map(m => [m.participant, m.maskingKey[0], m.sharesCid]), [[address(p1), 2, 'bafyshares1'], [address(p2), 6, undefined], [address(p3), 8, undefined]])
 
     // Only p1 shows up: after a quarter of the round the set closes without the others.
@@ -230,6 +231,10 @@ describe('FederatedRounds', () => {
     await rejectsWith(advertiseMaskingKeys(p2, { jobId: other, round: 1, encryptionKey: key(5), maskingKey: key(6) }), 'KeyPhaseClosed')
     await rejectsWith(publishKeyShares(p2, { jobId: other, round: 1, sharesCid: 'bafyshares2' }), 'NoMaskingKeys')
     await publishKeyShares(p1, { jobId: other, round: 1, sharesCid: 'bafyshares1' })
+    assert.equal((await getMaskingKeys(p1, { jobId: other, round: 1 })).sharesPhaseClosed, true, 'every member published')
+    await publishKeyShares(p2, { jobId, round: 1, sharesCid: 'bafyshares2' })
+    await t.chain.increaseTime(HOUR / 4)
+    await rejectsWith(publishKeyShares(p3, { jobId, round: 1, sharesCid: 'bafyshares3' }), 'SharesPhaseClosed')
     await rejectsWith(getMaskingKeys(p1, { jobId: other, round: 5 }), 'InvalidRound')
   })
 

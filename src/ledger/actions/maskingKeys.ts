@@ -42,8 +42,10 @@ export async function publishKeyShares (ledger: Ledger, parameters: { jobId: big
 export interface RoundMaskingKeys {
   /** In advertising order. */
   members: Array<{ participant: Address, encryptionKey: Uint8Array, maskingKey: Uint8Array, sharesCid?: string }>
-  /** The masking set is final. */
+  /** The masking set (members) is final. */
   keyPhaseClosed: boolean
+  /** The maskers (members with shares) are final: masked updates may be made. */
+  sharesPhaseClosed: boolean
 }
 
 export async function getMaskingKeys (ledger: Ledger, parameters: { jobId: bigint, round: number }, options?: { signal?: AbortSignal }): Promise<RoundMaskingKeys> {
@@ -51,7 +53,7 @@ export async function getMaskingKeys (ledger: Ledger, parameters: { jobId: bigin
   assertJobId(parameters.jobId)
   assertRound(parameters.round)
   const { contract } = federatedRoundsOf(ledger, 'read masking keys')
-  const [participants, encryptionKeys, maskingKeys, sharesCids, keyPhaseClosed] = await readContract(ledger, `read the masking keys of round ${parameters.round} of federated job ${parameters.jobId}`,
+  const [participants, encryptionKeys, maskingKeys, sharesCids, keyPhaseClosed, sharesPhaseClosed] = await readContract(ledger, `read the masking keys of round ${parameters.round} of federated job ${parameters.jobId}`,
     async () => await contract.read.maskingKeysOf([parameters.jobId, BigInt(parameters.round)]))
   return {
     members: participants.map((participant, i) => ({
@@ -60,6 +62,7 @@ export async function getMaskingKeys (ledger: Ledger, parameters: { jobId: bigin
       maskingKey: hexToBytes(maskingKeys[i]),
       ...(sharesCids[i] !== '' ? { sharesCid: sharesCids[i] } : {})
     })),
-    keyPhaseClosed
+    keyPhaseClosed,
+    sharesPhaseClosed
   }
 }
