@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { DatabaseSync } from 'node:sqlite'
+import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import { bytesToHex, type Address, type Hex, type LocalAccount } from 'viem'
 import { anchorReceipts } from '../ledger/actions/anchorReceipts.ts'
 import { signUsageReceipt, type SignedUsageReceipt, type UsageReceipt } from '../ledger/receipts.ts'
@@ -39,6 +39,15 @@ export class ReceiptBook {
   private readonly ledger: Ledger
   private timer: NodeJS.Timeout | undefined
   private anchoring: Promise<void> | undefined
+  /** Statements run on every served call, compiled once. */
+  private readonly insertUsage: StatementSync
+  private readonly insertKept: StatementSync
+  private readonly countPending: StatementSync
+  /**
+   * Receipts waiting to be anchored: counted once from the table, then kept up to date by the inserts
+   * (instead of a count over the whole backlog per receipt), and recounted after each anchoring.
+   */
+  private pending: number
 
   constructor ({ file, account, ledger }: { file: string, account: LocalAccount, ledger: Ledger }) {
     this.account = account
@@ -60,6 +69,10 @@ export class ReceiptBook {
       CREATE INDEX IF NOT EXISTS receipts_pending ON receipts (anchor_id) WHERE anchor_id IS NULL;
       CREATE INDEX IF NOT EXISTS receipts_model ON receipts (model);
     `)
+    this.insertUsage = this.db.prepare('INSERT INTO receipts (hash, model, receipt, signature) VALUES (?, ?, ?, ?)')
+    this.insertKept = this.db.prepare('INSERT OR IGNORE INTO receipts (hash, model, receipt, signature, kind, to_anchor) VALUES (?, ?, ?, ?, ?, ?)')
+    this.countPending = this.db.prepare('SELECT count(*) AS n FROM receipts WHERE anchor_id IS NULL AND to_anchor = 1')
+    this.pending = this.pendingCount()
   }
 
   start (): void {
@@ -86,8 +99,8 @@ export class ReceiptBook {
       nonce: bytesToHex(randomBytes(32))
     }
     const signed = await signUsageReceipt(this.account, receipt)
-    this.db.prepare('INSERT INTO receipts (hash, model, receipt, signature) VALUES (?, ?, ?, ?)').run(signed.hash, model, JSON.stringify(receipt, (_key, value) => typeof value === 'bigint' ? value.toString() : value), signed.signature)
-    if (this.pendingCount() >= ANCHOR_BATCH) void this.anchor()
+    this.insertUsage.run(signed.hash, model, toJson(receipt), signed.signature)
+    if (++this.pending >= ANCHOR_BATCH) void this.anchor()
     return signed
   }
 
@@ -96,10 +109,9 @@ export class ReceiptBook {
    * client keeps its own as evidence.
    */
   keep ({ hash, model, document, signature, anchor }: { hash: Hex, model: string, document: unknown, signature: Hex, anchor: boolean }): void {
-    this.db.prepare('INSERT OR IGNORE INTO receipts (hash, model, receipt, signature, kind, to_anchor) VALUES (?, ?, ?, ?, ?, ?)').run(
-      hash, model, JSON.stringify(document, (_key, value) => typeof value === 'bigint' ? value.toString() : value), signature, 'inference', anchor ? 1 : 0
-    )
-    if (anchor && this.pendingCount() >= ANCHOR_BATCH) void this.anchor()
+    const { changes } = this.insertKept.run(hash, model, toJson(document), signature, 'inference', anchor ? 1 : 0)
+    // A receipt already kept is ignored, and not counted twice.
+    if (anchor && changes > 0 && ++this.pending >= ANCHOR_BATCH) void this.anchor()
   }
 
   /** The stored document of a receipt (usage or inference), as JSON. */
@@ -143,6 +155,9 @@ export class ReceiptBook {
         }
       } catch (err: any) {
         log.error('anchoring receipts failed (will retry): %s', err.message)
+      } finally {
+        // What was anchored, less what arrived meanwhile; once per batch, not once per receipt.
+        if (this.db.isOpen) this.pending = this.pendingCount()
       }
     })()
     // Cleared only after it is set: a run with nothing to anchor finishes before `run` is assigned.
@@ -151,8 +166,12 @@ export class ReceiptBook {
   }
 
   private pendingCount (): number {
-    return (this.db.prepare('SELECT count(*) AS n FROM receipts WHERE anchor_id IS NULL AND to_anchor = 1').get() as { n: number }).n
+    return Number((this.countPending.get() as { n: number | bigint }).n)
   }
+}
+
+function toJson (document: unknown): string {
+  return JSON.stringify(document, (_key, value) => typeof value === 'bigint' ? value.toString() : value)
 }
 
 interface Row { hash: Hex, model: string, receipt: string, signature: Hex, anchor_id: string | null, proof: string | null }
