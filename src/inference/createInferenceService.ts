@@ -161,7 +161,7 @@ export function createInferenceService (components: InferenceServiceComponents, 
         },
         run: async ({ peer: _peer, ...parameters }) => await runInference(inference, parameters),
         account: components.account,
-        acceptPayment: async (terms, payment) => { await components.payments.accept(terms, payment) },
+        acceptPayment: async (terms, payment, clientKey) => { await components.payments.accept(terms, payment, clientKey) },
         onReceipt: receipt => { keepReceipt(receipt, true) }
       })
       // Peers that join later learn about services from the next round.

@@ -97,6 +97,14 @@ export function hashVoucher (domain: VoucherDomain, voucher: Voucher): Hex {
   return hashTypedData(voucherTypedData(domain, voucher))
 }
 
+/** The contract's rules for a voucher's signature: 65 bytes, `v` 27 or 28, `s` neither 0 nor above half the order. */
+export function isCanonicalVoucherSignature (signature: Hex): boolean {
+  if (typeof signature !== 'string' || !isHex(signature, { strict: true }) || size(signature) !== 65) return false
+  const bytes = hexToBytes(signature)
+  const s = bytesToBigInt(bytes.subarray(32, 64))
+  return (bytes[64] === 27 || bytes[64] === 28) && s !== 0n && s <= SECP256K1_HALF_ORDER
+}
+
 /**
  * Who signed a voucher, by the contract's rules: a 65-byte signature with `v` 27 or 28 and a low `s`
  * (anything else is refused on chain, so it is refused here, even where viem would recover it).
@@ -104,10 +112,7 @@ export function hashVoucher (domain: VoucherDomain, voucher: Voucher): Hex {
  */
 export async function recoverVoucherSigner (domain: VoucherDomain, signed: SignedVoucher): Promise<Address | undefined> {
   const { signature } = signed
-  if (!isHex(signature, { strict: true }) || size(signature) !== 65) return undefined
-  const bytes = hexToBytes(signature)
-  const s = bytesToBigInt(bytes.subarray(32, 64))
-  if ((bytes[64] !== 27 && bytes[64] !== 28) || s === 0n || s > SECP256K1_HALF_ORDER) return undefined
+  if (!isCanonicalVoucherSignature(signature)) return undefined
   try {
     return await recoverTypedDataAddress({ ...voucherTypedData(domain, signed), signature })
   } catch {
@@ -163,6 +168,11 @@ export interface CheckVoucherParameters extends SignedVoucher {
   minAmount?: bigint
   /** Seconds the channel must still run (default VOUCHER_MIN_TIME_LEFT_SECONDS); 0 to only refuse expired channels. */
   minTimeLeft?: number
+  /**
+   * Who signed the voucher, when the caller has already established it by the same rules as
+   * `recoverVoucherSigner` (e.g. checked against the client's known key); recovered when absent.
+   */
+  signer?: Address
 }
 
 /**
@@ -173,7 +183,7 @@ export interface CheckVoucherParameters extends SignedVoucher {
 export async function checkVoucher (domain: VoucherDomain, parameters: CheckVoucherParameters): Promise<VoucherCheck> {
   assertVoucher(parameters)
   const { channel, cumulativeAmount } = parameters
-  const signer = await recoverVoucherSigner(domain, parameters)
+  const signer = parameters.signer ?? await recoverVoucherSigner(domain, parameters)
   const result = (reason: VoucherRejection | undefined): VoucherCheck => {
     const inDeposit = channel != null && cumulativeAmount <= channel.deposit
     return {

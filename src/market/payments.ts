@@ -80,8 +80,11 @@ export class Payments {
     }
   }
 
-  /** Provider side: refuses a call whose voucher does not cover its price. */
-  async accept (terms: InferenceRequestTerms, payment: WirePayment | undefined): Promise<void> {
+  /**
+   * Provider side: refuses a call whose voucher does not cover its price. `clientKey`, the calling
+   * peer's public key, makes the signature check cheaper (same outcome).
+   */
+  async accept (terms: InferenceRequestTerms, payment: WirePayment | undefined, clientKey?: Uint8Array): Promise<void> {
     if (terms.price === 0n) return
     if (payment == null) throw new PaymentRequiredError(`This call costs ${terms.price} token units and came without a voucher.`)
     const previous = this.db.prepare('SELECT accepted FROM incoming WHERE channel_id = ?').get(payment.channelId) as { accepted: string } | undefined
@@ -90,7 +93,8 @@ export class Payments {
       channelId: payment.channelId,
       cumulativeAmount,
       signature: payment.signature,
-      minAmount: BigInt(previous?.accepted ?? '0') + terms.price
+      minAmount: BigInt(previous?.accepted ?? '0') + terms.price,
+      ...(clientKey != null ? { clientKey } : {})
     })
     if (!check.valid) throw new PaymentRequiredError(`The voucher does not cover the call (${check.reason ?? 'invalid'}).`)
     if (check.signer?.toLowerCase() !== terms.client.toLowerCase()) throw new PaymentRequiredError('The voucher is not signed by the calling client.')

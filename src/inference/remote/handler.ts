@@ -19,8 +19,8 @@ export interface InferServerComponents {
   run: (parameters: RunInferenceParameters & { peer: PeerId }) => Promise<RunInferenceReturnType>
   /** The provider's key: it signs every receipt. */
   account: LocalAccount
-  /** Throws (402) unless the payment covers the price; accepts it when it does. */
-  acceptPayment?: (terms: InferenceRequestTerms, payment: WirePayment | undefined) => Promise<void>
+  /** Throws (402) unless the payment covers the price; accepts it when it does. `clientKey`: the calling peer's public key. */
+  acceptPayment?: (terms: InferenceRequestTerms, payment: WirePayment | undefined, clientKey: Uint8Array) => Promise<void>
   /** Every receipt this provider signed (to keep and anchor). */
   onReceipt?: (receipt: InferenceReceipt) => void
 }
@@ -127,7 +127,7 @@ async function answer (lp: ReturnType<typeof lpStream>, envelope: InferEnvelope,
   let receipt: InferenceReceipt | undefined
   try {
     const terms = checkTerms(envelope, binary, peer, service, components.account.address)
-    await components.acceptPayment?.(terms, envelope.payment)
+    await components.acceptPayment?.(terms, envelope.payment, peer.publicKey!.raw)
     const decoded = decodeOipRequest(envelope.request, binary)
     const result = await components.run({ ref: envelope.model, inputs: decoded.inputs, outputs: decoded.outputs, file: decoded.file, peer })
     const encoded = encodeOipResponse({ modelName: result.model.name, modelVersion: result.model.version, id: decoded.id, outputs: result.outputs, binaryByDefault: true })

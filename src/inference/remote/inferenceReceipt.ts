@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { keccak_256 as keccak256 } from '@noble/hashes/sha3.js'
 import { bytesToHex, domainSeparator, hexToBytes, isAddress, isHex, recoverAddress, type Address, type Hex, type LocalAccount } from 'viem'
+import { publicKeyToAddress } from 'viem/accounts'
 import { addressFromPeerId } from '../../identity/identity.ts'
 import { RECEIPT_DOMAIN } from '../../ledger/receipts.ts'
 import type { PeerId } from '@libp2p/interface'
@@ -248,6 +249,19 @@ export async function verifyInferenceReceipt (receipt: InferenceReceipt): Promis
 
 const MAX_CACHED_ADDRESSES = 1024
 const peerAddresses = new Map<string, Address>()
+const keyAddresses = new Map<string, Address>()
+
+/** The EVM address of a secp256k1 public key (compressed or not), remembered per key. */
+export function addressOfKey (publicKey: Uint8Array): Address {
+  const id = bytesToHex(publicKey)
+  let found = keyAddresses.get(id)
+  if (found == null) {
+    found = publicKeyToAddress(bytesToHex(Point.fromBytes(publicKey).toBytes(false)))
+    if (keyAddresses.size >= MAX_CACHED_ADDRESSES) keyAddresses.delete(keyAddresses.keys().next().value!)
+    keyAddresses.set(id, found)
+  }
+  return found
+}
 
 /** addressFromPeerId, remembered per peer (it decompresses the key and hashes it). */
 export function addressOfPeer (peer: PeerId): Address {
