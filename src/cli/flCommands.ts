@@ -47,6 +47,7 @@ interface OpenOptions {
   dpClip?: number
   dpNoise?: number
   dpDelta: number
+  secureAggregation?: number
   publish?: string
   validation?: string
   description?: string
@@ -79,6 +80,7 @@ export function registerFlCommands (program: Command, { globals, client, action 
     .option('--dp-clip <norm>', 'differential privacy: clip each update\'s delta to this L2 norm', number('--dp-clip'))
     .option('--dp-noise <z>', 'differential privacy: noise multiplier z', number('--dp-noise'))
     .option('--dp-delta <delta>', 'differential privacy: δ of the reported (ε, δ)', number('--dp-delta'), 1e-5)
+    .option('--secure-aggregation <clip>', 'participants commit masked updates and aggregators see only their sum (fedavg/fedprox); each coordinate of a delta is clamped to ±CLIP', number('--secure-aggregation'))
     .option('--publish <name@version>', 'the final model\'s name and version (default: the base name, next minor version)')
     .option('--validation <path>', 'held-out data on this node: each round\'s aggregate is evaluated and the metrics posted on chain')
     .option('--description <text>', 'what participants should know (data wanted, labels…)')
@@ -109,6 +111,7 @@ export function registerFlCommands (program: Command, { globals, client, action 
           ...(options.mu != null ? { proximalMu: options.mu } : {})
         },
         ...(options.dpClip != null ? { dp: { clipNorm: options.dpClip, noiseMultiplier: options.dpNoise!, delta: options.dpDelta } } : {}),
+        ...(options.secureAggregation != null ? { secureAggregation: { clip: options.secureAggregation } } : {}),
         ...(options.publish != null ? { publish: options.publish } : {}),
         ...(options.validation != null ? { validation: path.resolve(options.validation) } : {}),
         ...(options.description != null ? { description: options.description } : {})

@@ -44,6 +44,7 @@ const OpenBody = Type.Object({
     proximalMu: Type.Optional(Type.Number({ minimum: 0 }))
   }, { additionalProperties: false })),
   dp: Type.Optional(Type.Object({ clipNorm: Type.Number(), noiseMultiplier: Type.Number(), delta: Type.Number() }, { additionalProperties: false })),
+  secureAggregation: Type.Optional(Type.Object({ clip: Type.Number({ exclusiveMinimum: 0 }) }, { additionalProperties: false, description: 'Participants commit masked updates; aggregators see only the sum (fedavg/fedprox).' })),
   publish: Type.Optional(Type.String({ description: 'NAME@VERSION of the final model (default: the base name, next minor version).' })),
   validation: Type.Optional(Type.String({ description: 'Held-out data on this node; each round\'s aggregate is evaluated on it and the metrics posted on chain.' })),
   validationOptions: Type.Optional(DataOptions),
@@ -86,6 +87,7 @@ export async function federatedRoutes (app: FastifyInstance, { components }: { c
       strategy: body.strategy as any,
       training: body.training,
       dp: body.dp,
+      secureAggregation: body.secureAggregation,
       publish,
       validationDir: body.validation,
       validationOptions: body.validationOptions,

@@ -26,3 +26,5 @@ export const FL_PAYOUT_GRACE_MS = 5_000
 export const FL_MAX_CONSECUTIVE_ERRORS = 20
 /** The longest pause between attempts while the chain or peers are unreachable. */
 export const FL_MAX_BACKOFF_MS = 30_000
+/** Secure aggregation: how often a survivor repeats the hint of its reveal while the round is open. */
+export const FL_REVEAL_REBROADCAST_MS = 3_000

@@ -55,6 +55,8 @@ export interface OpenFederatedJobParameters {
   strategy?: StrategySpec
   training?: Partial<TrainingSpec>
   dp?: DpSpec
+  /** Participants commit masked updates; aggregators see only their sum. */
+  secureAggregation?: { clip: number }
   /** Default: the base model's name, next minor version. */
   publish?: { name: string, version: string }
   validationDir?: string
@@ -138,7 +140,7 @@ export class FederatedService {
       statusOf: jobId => this.peerStatus(jobId)
     }, this.components.networkId)
     await this.messenger.start()
-    this.messenger.onHint(({ hint }) => this.runners.get(hint.jobId)?.poke())
+    this.messenger.onHint(({ hint }) => { this.runners.get(hint.jobId)?.hint(hint) })
     this.started = true
     for (const stored of this.components.registry.index.federatedJobs()) {
       const state = stored.state as unknown as JobState
@@ -206,6 +208,7 @@ export class FederatedService {
       training: { ...TRAINING_DEFAULTS, ...parameters.training },
       strategy,
       ...(dp != null ? { dp } : {}),
+      ...(parameters.secureAggregation != null ? { secureAggregation: parameters.secureAggregation } : {}),
       publish,
       ...(parameters.description != null ? { description: parameters.description } : {})
     }

@@ -24,11 +24,14 @@ import { evaluate, trainLocal } from '../training/trainer.ts'
 import { aggregateRound } from './aggregateRound.ts'
 import { FL_FETCH_TIMEOUT_MS, FL_MAX_BACKOFF_MS, FL_MAX_CONSECUTIVE_ERRORS, FL_PAYOUT_GRACE_MS, FL_POLL_MS, FL_UPDATE_HEADER_ALLOWANCE_BYTES, MAX_TASK_SPEC_BYTES } from './constants.ts'
 import { decodeGlobal, encodeGlobal, type GlobalModel } from './globalFile.ts'
+import { SecureRoundDriver } from './secureRoundDriver.ts'
 import { readJobFile, storeJobFile, type JobFilesComponents } from './jobFiles.ts'
 import { decodeTaskSpec, type TaskSpec } from './taskSpec.ts'
 import type { Ledger } from '../../ledger/createLedger.ts'
 import type { ClientUpdate, RejectedUpdate } from '../strategies/types.ts'
 import type { FlMessenger } from './flMessenger.ts'
+import type { FlHint } from './messages.ts'
+import type { Masker } from './secureRound.ts'
 import type { JobState, ParticipantSettings, RoundRecord, SponsorSettings } from './jobState.ts'
 
 const log = logger('fl:job')
@@ -76,6 +79,7 @@ export class JobRunner {
   private global: { round: number, model: GlobalModel } | undefined
   private wake: (() => void) | undefined
   private running: Promise<void> | undefined
+  private readonly secure: SecureRoundDriver
 
   constructor (components: JobRunnerComponents, init: JobRunnerInit) {
     this.components = components
@@ -84,6 +88,7 @@ export class JobRunner {
     this.settings = init.settings
     this.state = init.state
     this.save = init.save
+    this.secure = new SecureRoundDriver(components, { jobId: init.jobId, persist: () => { this.persist() }, signal: this.controller.signal })
   }
 
   start (): void {
@@ -96,8 +101,9 @@ export class JobRunner {
     await this.running
   }
 
-  /** Something happened (a hint arrived): look at the chain now instead of at the next poll. */
-  poke (): void {
+  /** A hint arrived: remember what it points at, and look at the chain now instead of at the next poll. */
+  hint (hint: FlHint): void {
+    if (hint.type === 'reveal') this.secure.heard(hint.round, hint.cid)
     this.wake?.()
   }
 
@@ -226,9 +232,23 @@ export class JobRunner {
       this.persist()
       return
     }
-    // Round 1 also takes the joins: start training once the job is full, or at half-time with whoever
-    // joined — otherwise early joiners would finalize round 1 before the others could join.
-    if (round.round === 1 && job.participantCount < job.participantsWanted && chainNow() < round.deadline - job.roundDuration / 2) {
+    let maskers: Masker[] | undefined
+    if (spec.secureAggregation != null) {
+      // The contract's key phases settle who masks with whom (and, in round 1, wait for the joins).
+      const preparation = await this.secure.prepare(round, record)
+      if (!preparation.ready) {
+        if ('missed' in preparation) {
+          record.missed = preparation.missed
+          this.persist()
+        } else {
+          this.activity = { round: round.round, phase: preparation.phase }
+        }
+        return
+      }
+      maskers = preparation.maskers
+    } else if (round.round === 1 && job.participantCount < job.participantsWanted && chainNow() < round.deadline - job.roundDuration / 2) {
+      // Round 1 also takes the joins: start training once the job is full, or at half-time with whoever
+      // joined — otherwise early joiners would finalize round 1 before the others could join.
       this.activity = { round: 1, phase: `waiting for participants (${job.participantCount}/${job.participantsWanted})` }
       return
     }
@@ -259,7 +279,8 @@ export class JobRunner {
       return
     }
     this.activity = { round: round.round, phase: 'committing' }
-    const cid = (await storeJobFile(this.components, encodeSafetensors(weights), `fl job ${this.jobId} update ${round.round}`, { signal: this.signal })).toString()
+    const file = maskers != null ? this.secure.maskedUpdate(job, spec, round.round, record, weights, global, maskers) : encodeSafetensors(weights)
+    const cid = (await storeJobFile(this.components, file, `fl job ${this.jobId} update ${round.round}`, { signal: this.signal })).toString()
     try {
       await commitUpdate(this.components.ledger, { jobId: this.jobId, round: round.round, updateCid: cid, numExamples: BigInt(numExamples) }, { signal: this.signal })
     } catch (err) {
@@ -306,7 +327,11 @@ export class JobRunner {
     // A late join can reopen a round that looked complete: an aggregate not attested yet follows the commitments.
     if (record.aggregateCid == null || (record.attested !== true && record.aggregateInputs !== inputsOf(round))) {
       this.activity = { round: round.round, phase: 'aggregating' }
-      const result = await this.computeAggregate(job, round, spec)
+      const result = await this.computeAggregate(job, round, spec, record)
+      if (result == null) {
+        this.activity = { round: round.round, phase: 'waiting for reveals' }
+        return
+      }
       Object.assign(record, result)
       this.persist()
     }
@@ -326,8 +351,25 @@ export class JobRunner {
     this.activity = { round: round.round, phase: 'waiting for attestations' }
   }
 
-  private async computeAggregate (job: Job, round: Round, spec: TaskSpec): Promise<Pick<RoundRecord, 'aggregateCid' | 'aggregateInputs' | 'report' | 'carriedOver'>> {
+  private async computeAggregate (job: Job, round: Round, spec: TaskSpec, record: RoundRecord): Promise<Pick<RoundRecord, 'aggregateCid' | 'aggregateInputs' | 'report' | 'carriedOver'> | undefined> {
     const { weights: global, optimizerState } = await this.globalModel(round.round, spec, await this.previousAggregate(round.round))
+    if (spec.secureAggregation != null) {
+      const sum = await this.secure.aggregate(job, spec, round, record, global, parameterCountOf(spec))
+      if (sum == null) return undefined
+      const cid = await storeJobFile(this.components, encodeGlobal({ weights: sum.weights }), `fl job ${this.jobId} aggregate ${round.round}`, { signal: this.signal })
+      const examples = new Map(round.commitments.map(c => [c.participant as string, Number(c.numExamples)]))
+      log('job %s round %d: secure aggregate %s of %d masked updates', this.jobId, round.round, cid, sum.survivors.length)
+      return {
+        aggregateCid: cid.toString(),
+        aggregateInputs: inputsOf(round),
+        report: {
+          strategy: `secure-${spec.strategy.name}`,
+          accepted: [...sum.survivors].sort().map(clientId => ({ clientId, numExamples: examples.get(clientId)! })),
+          rejected: [...sum.outsiders].sort().map(clientId => ({ clientId, code: 'malformed' as const, reason: 'not one of the round\'s maskers: its update cannot be unmasked' }))
+        },
+        carriedOver: sum.survivors.length === 0
+      }
+    }
     const updates: ClientUpdate[] = []
     const refused: RejectedUpdate[] = []
     const maxBytes = this.maxUpdateBytes(spec)
@@ -369,7 +411,11 @@ export class JobRunner {
     if (this.role !== 'sponsor' || record.recorded === true) return
     this.activity = { round: round.round, phase: 'recording' }
     // Rejections only from an aggregate that matches the agreed one: a different view is no basis.
-    if (record.aggregateCid == null || record.aggregateInputs !== inputsOf(round)) Object.assign(record, await this.computeAggregate(job, round, spec))
+    if (record.aggregateCid == null || record.aggregateInputs !== inputsOf(round)) {
+      const computed = await this.computeAggregate(job, round, spec, record)
+      if (computed == null) return // secure aggregation: not enough reveals yet
+      Object.assign(record, computed)
+    }
     if (record.aggregateCid === round.aggregateCid) {
       for (const rejection of record.report?.rejected ?? []) {
         const commitment = round.commitments.find(c => c.participant === rejection.clientId)

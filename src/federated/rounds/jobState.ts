@@ -41,6 +41,8 @@ export interface RoundRecord {
   metrics?: { accuracy: number, loss: number, samples: number }
   /** The sponsor recorded its rejections and metrics on chain. */
   recorded?: boolean
+  /** Secure aggregation: this round's secrets (hex; they never leave the node) and what it published. */
+  secure?: { secrets?: Record<string, string>, revealCid?: string, revealedAt?: number }
 }
 
 export interface JobState {

@@ -11,6 +11,8 @@ export type FlHint =
   | { type: 'job', jobId: string }
   | { type: 'update', jobId: string, round: number, cid: string }
   | { type: 'aggregate', jobId: string, round: number, cid: string }
+  /** Secure aggregation: a survivor's signed reveal of its key shares. */
+  | { type: 'reveal', jobId: string, round: number, cid: string }
 
 /** What a node says of its part in a job when asked over the FL protocol. */
 export interface FlPeerStatus {
@@ -38,7 +40,7 @@ export function parseHint (value: any): FlHint {
   if (value == null || typeof value !== 'object') throw new MalformedMessageError('hint is not an object')
   if (typeof value.jobId !== 'string' || !JOB_ID.test(value.jobId)) throw new MalformedMessageError('hint has no valid "jobId"')
   if (value.type === 'job') return { type: 'job', jobId: value.jobId }
-  if (value.type !== 'update' && value.type !== 'aggregate') throw new MalformedMessageError(`unknown hint type ${JSON.stringify(value.type)}`)
+  if (value.type !== 'update' && value.type !== 'aggregate' && value.type !== 'reveal') throw new MalformedMessageError(`unknown hint type ${JSON.stringify(value.type)}`)
   if (!Number.isInteger(value.round) || value.round < 1) throw new MalformedMessageError('hint has no valid "round"')
   try {
     CID.parse(value.cid)

@@ -57,6 +57,12 @@ export interface TaskSpec {
   training: TrainingSpec
   strategy: StrategySpec
   dp?: DpSpec
+  /**
+   * Secure aggregation: participants commit masked updates; aggregators only ever see the sum (the
+   * uniform mean of the survivors' deltas, each coordinate clamped to ±clip). Needs a mean-based
+   * strategy (fedavg, fedprox) without a norm bound: robust rules need to see individual updates.
+   */
+  secureAggregation?: { clip: number }
   /** The version the sponsor publishes at the end (the base is its parent). */
   publish: { name: string, version: string }
   /** Free text for participants (what data is wanted, label meanings…). */
@@ -127,6 +133,12 @@ export function validateTaskSpec (value: unknown): TaskSpec {
   if (typeof t.proximalMu !== 'number' || !(t.proximalMu >= 0)) throw new InvalidTaskSpecError('training.proximalMu must be ≥ 0')
   validateStrategySpec(spec.strategy)
   if (spec.dp != null) validateDpSpec(spec.dp)
+  if (spec.secureAggregation != null) {
+    positive(spec.secureAggregation.clip, 'secureAggregation.clip')
+    if ((spec.strategy.name !== 'fedavg' && spec.strategy.name !== 'fedprox') || spec.strategy.normBound != null) {
+      throw new InvalidTaskSpecError(`secure aggregation hides individual updates, so it works with fedavg or fedprox without a norm bound, not ${spec.strategy.name}${spec.strategy.normBound != null ? ' with a norm bound' : ''}`)
+    }
+  }
   if (spec.publish == null || typeof spec.publish.name !== 'string' || typeof spec.publish.version !== 'string') throw new InvalidTaskSpecError('"publish" needs name and version')
   return spec
 }
