@@ -4,6 +4,7 @@ import path from 'node:path'
 import { FsBlockstore } from 'blockstore-fs'
 import { NextToLast } from 'blockstore-fs/sharding'
 import { CID } from 'multiformats/cid'
+import { Uint8ArrayList } from 'uint8arraylist'
 import { IntegrityError, NotFoundError } from '../errors.ts'
 import type { AbortOptions } from '@libp2p/interface'
 
@@ -31,12 +32,21 @@ export class BlockNotFoundError extends NotFoundError {
   }
 }
 
+/**
+ * A block as it came off the network: one buffer, or the pieces it arrived in (a list), which are
+ * hashed and written as they lie rather than joined into one more copy.
+ */
+export type BlockBytes = Uint8Array | Uint8ArrayList
+
 /** Whether `bytes` hash to `cid`. Only sha2-256 and identity multihashes are accepted. */
-export function blockMatches (cid: CID, bytes: Uint8Array): boolean {
+export function blockMatches (cid: CID, bytes: BlockBytes): boolean {
   const { code, digest } = cid.multihash
-  if (code === IDENTITY) return Buffer.from(digest).equals(bytes)
+  if (code === IDENTITY) return Buffer.from(digest).equals(bytes instanceof Uint8Array ? bytes : bytes.subarray())
   if (code !== SHA2_256) return false
-  return createHash('sha256').update(bytes).digest().equals(digest)
+  const hash = createHash('sha256')
+  if (bytes instanceof Uint8Array) hash.update(bytes)
+  else for (const piece of bytes) hash.update(piece)
+  return hash.digest().equals(digest)
 }
 
 /**
@@ -59,7 +69,7 @@ export class BlockStore {
   async close (): Promise<void> { await this.fs.close() }
 
   /** Written to a temp file then renamed (a crash never leaves half a block); shard folders are made once. */
-  async put (cid: CID, bytes: Uint8Array, options?: AbortOptions): Promise<CID> {
+  async put (cid: CID, bytes: BlockBytes, options?: AbortOptions): Promise<CID> {
     options?.signal?.throwIfAborted()
     const file = this.blockPath(cid)
     const dir = path.dirname(file)
@@ -68,7 +78,8 @@ export class BlockStore {
       this.dirs.add(dir)
     }
     const temp = `${file}.${process.pid}.${(this.tempCounter++).toString(36)}.tmp`
-    await fsp.writeFile(temp, bytes)
+    if (bytes instanceof Uint8Array) await fsp.writeFile(temp, bytes)
+    else await writePieces(temp, bytes)
     await fsp.rename(temp, file)
     return cid
   }
@@ -115,6 +126,21 @@ export class BlockStore {
 
   /** The raw blockstore, for libraries that need the full interface. */
   get backing (): FsBlockstore { return this.fs }
+}
+
+/** The pieces of a list in one `writev` (a file write may be short: the rest follows). */
+async function writePieces (file: string, bytes: Uint8ArrayList): Promise<void> {
+  const handle = await fsp.open(file, 'w')
+  try {
+    let pieces = [...bytes].filter(piece => piece.byteLength > 0)
+    while (pieces.length > 0) {
+      const { bytesWritten } = await handle.writev(pieces)
+      if (bytesWritten === 0) throw new Error(`cannot write ${file}`)
+      pieces = [...new Uint8ArrayList(...pieces).sublist(bytesWritten)]
+    }
+  } finally {
+    await handle.close()
+  }
 }
 
 export function parseCid (value: string): CID | undefined {

@@ -1,5 +1,5 @@
 import { lpStream } from '@libp2p/utils'
-import { blockMatches } from '../../storage/blockstore.ts'
+import { blockMatches, type BlockBytes } from '../../storage/blockstore.ts'
 import { BaseError } from '../../errors.ts'
 import { FETCH_IDLE_TIMEOUT_MS, FETCH_PROTOCOL, HAVE_TIMEOUT_MS, MAX_BLOCK_BYTES, MAX_FETCH_REQUEST_BYTES } from '../constants.ts'
 import { decodeJson, encodeRequest, FRAME_BLOCK, FRAME_DENIED, FRAME_NOT_FOUND, MalformedMessageError, type HaveResponse, type ResolveResponse } from './messages.ts'
@@ -38,13 +38,14 @@ function idleSignal (options: AbortOptions): { signal: AbortSignal, touch: () =>
 
 /**
  * Asks `peer` for blocks; calls `onBlock` with each one verified against its CID, in request order.
- * Throws CorruptBlockError on the first block that does not verify.
+ * Throws CorruptBlockError on the first block that does not verify. A block comes as the pieces it
+ * arrived in (not joined into a copy): hash and write them as they are.
  */
 export async function requestBlocks (
   { libp2p }: FetchClientComponents,
   peer: PeerId,
   cids: CID[],
-  onBlock: (cid: CID, bytes: Uint8Array | BlockOutcome) => Promise<void> | void,
+  onBlock: (cid: CID, bytes: BlockBytes | BlockOutcome) => Promise<void> | void,
   options: AbortOptions = {}
 ): Promise<void> {
   const idle = idleSignal(options)
@@ -59,7 +60,7 @@ export async function requestBlocks (
       idle.touch()
       const status = frame.get(0)
       if (status === FRAME_BLOCK) {
-        const bytes = frame.subarray(1)
+        const bytes = frame.sublist(1)
         if (!blockMatches(cid, bytes)) throw new CorruptBlockError(peer, cid)
         await onBlock(cid, bytes)
       } else if (status === FRAME_NOT_FOUND || status === FRAME_DENIED) {
