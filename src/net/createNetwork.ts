@@ -14,6 +14,7 @@ import { tcp } from '@libp2p/tcp'
 import { webSockets } from '@libp2p/websockets'
 import { createHeliaLight } from 'helia'
 import { InvalidInputError } from '../errors.ts'
+import { withCoalescedWrites } from './coalescedTcp.ts'
 import { dhtProtocol } from './constants.ts'
 import { noiseCrypto } from './noiseCrypto.ts'
 import type { Identity } from '../identity/identity.ts'
@@ -66,7 +67,7 @@ export async function createNetwork (parameters: CreateNetworkParameters): Promi
   const helia = withBitswap(withLibp2pLight(createHeliaLight({ blockstore: parameters.blockstore }), {
     privateKey: parameters.identity.privateKey,
     addresses: { listen: parameters.listen },
-    transports: [tcp(), webSockets()],
+    transports: [withCoalescedWrites(tcp()), webSockets()],
     connectionEncrypters: [noise({ crypto: noiseCrypto })],
     streamMuxers: [yamux()],
     ...(connectionProtector != null ? { connectionProtector } : {}),
