@@ -15,10 +15,10 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
-import { encodeSafetensors } from '../src/federated/tensors.ts'
-import { initialWeights, type ArchitectureSpec } from '../src/federated/training/architecture.ts'
+import type { ArchitectureSpec } from '../src/federated/training/architecture.ts'
 import { holdOut, loadMnist, partitionNonIid, type Dataset } from '../src/federated/training/data.ts'
-import { makeTempDir, startTestDaemon, type TestDaemon } from '../test/helpers/daemon.ts'
+import { makeTempDir, type TestDaemon } from '../test/helpers/daemon.ts'
+import { startFederatedNodes, writeBaseModel } from '../test/helpers/federated.ts'
 
 const POISON_TRAINER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../test/fixtures/scriptedTrainer.ts')
 
@@ -78,22 +78,14 @@ export async function runFederatedDemo (options: FederatedDemoOptions = {}): Pro
     for (let i = 0; i < participants; i++) await writeCsv(path.join(workDir, `shard-${i}.csv`), shards[i])
 
     log(`Starting ${participants + 1} nodes…`)
-    const sponsor = await startTestDaemon()
-    daemons.push(sponsor)
-    const nodes = await Promise.all(Array.from({ length: participants }, async () => await startTestDaemon({ chainFrom: sponsor })))
-    daemons.push(...nodes)
-    for (const node of nodes) await node.json(['chain', 'faucet'])
-    // A full mesh: every node fetches updates straight from the node that trained them.
-    for (let i = 0; i < daemons.length; i++) {
-      for (let j = i + 1; j < daemons.length; j++) await daemons[i].json(['connect', daemons[j].multiaddrs[0]])
-    }
+    const network = await startFederatedNodes(participants)
+    const { sponsor, nodes } = network
+    daemons.push(...network.all)
     log(`  sponsor ${sponsor.address}`)
     nodes.forEach((node, i) => { log(`  participant ${i + 1} ${node.address}: ${shards[i].count} samples, digits ${digitsOf(shards[i]).join(',')}`) })
 
     const modelDir = path.join(workDir, 'model')
-    await fs.mkdir(modelDir)
-    await fs.writeFile(path.join(modelDir, 'architecture.json'), JSON.stringify(ARCHITECTURE, null, 2))
-    await fs.writeFile(path.join(modelDir, 'weights.safetensors'), encodeSafetensors(initialWeights(ARCHITECTURE, 1)))
+    await writeBaseModel(modelDir, ARCHITECTURE)
     await sponsor.json(['publish', modelDir, '--name', 'demo/mnist-mlp', '--version', '1.0.0', '--task', 'image-classification'])
     log('Published demo/mnist-mlp@1.0.0 (784-64-10 MLP, random initial weights)')
 
