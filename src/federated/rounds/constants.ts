@@ -12,7 +12,11 @@ export const MAX_FL_MESSAGE_BYTES = 8 * 1024
 export const FL_STREAM_TIMEOUT_MS = 5_000
 export const FL_MAX_INBOUND_STREAMS = 32
 
-/** How often a job's loop looks at the chain when nothing woke it earlier. */
+/** How often a job's loop looks at the chain when nothing woke it earlier: about this many times a round… */
+export const FL_POLLS_PER_ROUND = 60
+/** …but at least this often… */
+export const FL_MAX_POLL_MS = 10_000
+/** …and at most this often. */
 export const FL_POLL_MS = 500
 /** How long fetching one update or aggregate may go without progress before it counts as unavailable. */
 export const FL_FETCH_TIMEOUT_MS = 20_000

@@ -22,7 +22,7 @@ import { runExternalTrainer } from '../training/externalTrainer.ts'
 import { loadLocalData, type Dataset } from '../training/data.ts'
 import { evaluate, trainLocal } from '../training/trainer.ts'
 import { aggregateRound } from './aggregateRound.ts'
-import { FL_FETCH_TIMEOUT_MS, FL_MAX_BACKOFF_MS, FL_MAX_CONSECUTIVE_ERRORS, FL_PAYOUT_GRACE_MS, FL_POLL_MS, FL_UPDATE_HEADER_ALLOWANCE_BYTES, MAX_TASK_SPEC_BYTES } from './constants.ts'
+import { FL_FETCH_TIMEOUT_MS, FL_MAX_BACKOFF_MS, FL_MAX_CONSECUTIVE_ERRORS, FL_PAYOUT_GRACE_MS, FL_POLL_MS, FL_POLLS_PER_ROUND, FL_MAX_POLL_MS, FL_UPDATE_HEADER_ALLOWANCE_BYTES, MAX_TASK_SPEC_BYTES } from './constants.ts'
 import { decodeGlobal, encodeGlobal, type GlobalModel } from './globalFile.ts'
 import { SecureRoundDriver } from './secureRoundDriver.ts'
 import { readJobFile, storeJobFile, type JobFilesComponents } from './jobFiles.ts'
@@ -79,6 +79,7 @@ export class JobRunner {
   private global: { round: number, model: GlobalModel } | undefined
   private wake: (() => void) | undefined
   private running: Promise<void> | undefined
+  private pollMs = FL_POLL_MS
   private readonly secure: SecureRoundDriver
 
   constructor (components: JobRunnerComponents, init: JobRunnerInit) {
@@ -154,7 +155,7 @@ export class JobRunner {
         }
       }
       await new Promise<void>(resolve => {
-        const timer = setTimeout(resolve, Math.min(FL_MAX_BACKOFF_MS, FL_POLL_MS * 2 ** Math.min(errors, 10)))
+        const timer = setTimeout(resolve, Math.min(FL_MAX_BACKOFF_MS, this.pollMs * 2 ** Math.min(errors, 10)))
         this.wake = () => { clearTimeout(timer); resolve() }
       })
       this.wake = undefined
@@ -165,6 +166,8 @@ export class JobRunner {
   private async tick (): Promise<boolean> {
     const job = await getJob(this.components.ledger, { jobId: this.jobId }, { signal: this.signal })
     if (job == null) throw new Error(`job ${this.jobId} is not on the chain`)
+    // Long rounds need no half-second polling; hints still wake the loop at once.
+    this.pollMs = Math.max(FL_POLL_MS, Math.min(FL_MAX_POLL_MS, job.roundDuration * 1000 / FL_POLLS_PER_ROUND))
     const spec = await this.taskSpec(job)
     // Rounds finalize in order; the sponsor first records what it owes finalized rounds.
     for (let r = 1; r <= job.finalizedRounds; r++) {
