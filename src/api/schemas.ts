@@ -100,3 +100,8 @@ export const NodeId = Type.Object({
 export function withErrors (responses: Record<number, TSchema>): Record<number, TSchema> {
   return { ...responses, 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody, 500: ErrorBody }
 }
+
+/** Ledger values as JSON: bigints (token amounts, ids, block numbers) become decimal strings. */
+export function jsonWithBigints (value: unknown): unknown {
+  return JSON.parse(JSON.stringify(value, (_key, v) => typeof v === 'bigint' ? v.toString() : v))
+}

@@ -3,7 +3,7 @@ import { InvalidInputError } from '../errors.ts'
 import { resolveRef } from '../registry/resolveRef.ts'
 import { resolveRefEntry } from '../registry/resolveRefEntry.ts'
 import { parseCid } from '../storage/blockstore.ts'
-import { readModelFile as readStoredFile } from '../registry/readModelFile.ts'
+import { readModelFileBytes } from '../registry/readModelFile.ts'
 import { logger } from '../utils/logger.ts'
 import { INFER_DEFAULT_MAX_CONCURRENCY, SERVICE_ANNOUNCE_INTERVAL_MS } from './constants.ts'
 import { registerInferHandler } from './remote/handler.ts'
@@ -82,14 +82,7 @@ export function createInferenceService (components: InferenceServiceComponents, 
       return model
     },
     async readModelFile (model, file, { signal }) {
-      const { content } = await readStoredFile(components, { ref: model.cid, path: file.path, signal })
-      const bytes = new Uint8Array(file.size)
-      let offset = 0
-      for await (const chunk of content) {
-        bytes.set(chunk, offset)
-        offset += chunk.byteLength
-      }
-      return bytes
+      return await readModelFileBytes(components, { ref: model.cid, path: file.path, signal })
     }
   }
 

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto'
-import { DatabaseSync, type StatementSync } from 'node:sqlite'
+import type { DatabaseSync, StatementSync } from 'node:sqlite'
 import { bytesToHex, type Address, type Hex, type LocalAccount } from 'viem'
 import { anchorReceipts } from '../ledger/actions/anchorReceipts.ts'
 import { signUsageReceipt, type SignedUsageReceipt, type UsageReceipt } from '../ledger/receipts.ts'
 import { logger } from '../utils/logger.ts'
+import { openDatabase } from '../utils/sqlite.ts'
 import type { Ledger } from '../ledger/createLedger.ts'
 
 const log = logger('market:receipts')
@@ -52,10 +53,7 @@ export class ReceiptBook {
   constructor ({ file, account, ledger }: { file: string, account: LocalAccount, ledger: Ledger }) {
     this.account = account
     this.ledger = ledger
-    this.db = new DatabaseSync(file)
-    this.db.exec(`
-      PRAGMA journal_mode = WAL;
-      PRAGMA synchronous = NORMAL;
+    this.db = openDatabase(file, `
       CREATE TABLE IF NOT EXISTS receipts (
         hash TEXT PRIMARY KEY,
         model TEXT NOT NULL,

@@ -1,4 +1,5 @@
-import { DatabaseSync, type StatementSync } from 'node:sqlite'
+import type { DatabaseSync } from 'node:sqlite'
+import { openDatabase, StatementCache } from '../utils/sqlite.ts'
 import semver from 'semver'
 import type { Manifest } from '../manifest/manifest.ts'
 
@@ -72,23 +73,11 @@ const toVersion = (row: Row): IndexedVersion => ({
  */
 export class LocalIndex {
   private readonly db: DatabaseSync
-  private readonly statements = new Map<string, StatementSync>()
-
-  /** Statements are prepared once: lookups sit on hot paths (every inference, every served block). */
-  private statement (sql: string): StatementSync {
-    let statement = this.statements.get(sql)
-    if (statement == null) {
-      statement = this.db.prepare(sql)
-      this.statements.set(sql, statement)
-    }
-    return statement
-  }
+  /** Lookups sit on hot paths (every inference, every served block). */
+  private readonly statements: StatementCache
 
   constructor (file: string) {
-    this.db = new DatabaseSync(file)
-    this.db.exec(`
-      PRAGMA journal_mode = WAL;
-      PRAGMA synchronous = NORMAL;
+    this.db = openDatabase(file, `
       CREATE TABLE IF NOT EXISTS versions (
         cid TEXT PRIMARY KEY,
         name TEXT NOT NULL,
@@ -125,6 +114,7 @@ export class LocalIndex {
         since TEXT NOT NULL
       );
     `)
+    this.statements = new StatementCache(this.db)
   }
 
   close (): void {
@@ -132,7 +122,7 @@ export class LocalIndex {
   }
 
   add (version: Omit<IndexedVersion, 'addedAt'>): void {
-    this.statement(`INSERT INTO versions (cid, name, version, author, created, size, file_count, added_at)
+    this.statements.get(`INSERT INTO versions (cid, name, version, author, created, size, file_count, added_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`).run(
       version.cid, version.name, version.version, version.author, version.created, version.size, version.fileCount, new Date().toISOString()
     )
@@ -152,22 +142,22 @@ export class LocalIndex {
   }
 
   remove (cid: string): boolean {
-    return this.statement('DELETE FROM versions WHERE cid = ?').run(cid).changes > 0
+    return this.statements.get('DELETE FROM versions WHERE cid = ?').run(cid).changes > 0
   }
 
   byCid (cid: string): IndexedVersion | undefined {
-    const row = this.statement('SELECT * FROM versions WHERE cid = ?').get(cid) as Row | undefined
+    const row = this.statements.get('SELECT * FROM versions WHERE cid = ?').get(cid) as Row | undefined
     return row != null ? toVersion(row) : undefined
   }
 
   byNameVersion (name: string, version: string): IndexedVersion | undefined {
-    const row = this.statement('SELECT * FROM versions WHERE name = ? AND version = ?').get(name, version) as Row | undefined
+    const row = this.statements.get('SELECT * FROM versions WHERE name = ? AND version = ?').get(name, version) as Row | undefined
     return row != null ? toVersion(row) : undefined
   }
 
   /** Newest first by semantic-version precedence. */
   versionsOf (name: string): IndexedVersion[] {
-    const rows = this.statement('SELECT * FROM versions WHERE name = ?').all(name) as unknown as Row[]
+    const rows = this.statements.get('SELECT * FROM versions WHERE name = ?').all(name) as unknown as Row[]
     return rows.map(toVersion).sort((a, b) => semver.rcompare(a.version, b.version))
   }
 
@@ -177,19 +167,19 @@ export class LocalIndex {
 
   /** Follows persist across restarts; `author` pins who may publish new versions (trust on first use). */
   follow (name: string, author: string | undefined): void {
-    this.statement('INSERT INTO follows (name, author, since) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING').run(name, author ?? null, new Date().toISOString())
+    this.statements.get('INSERT INTO follows (name, author, since) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING').run(name, author ?? null, new Date().toISOString())
   }
 
   setFollowAuthor (name: string, author: string): void {
-    this.statement('UPDATE follows SET author = ? WHERE name = ? AND author IS NULL').run(author, name)
+    this.statements.get('UPDATE follows SET author = ? WHERE name = ? AND author IS NULL').run(author, name)
   }
 
   unfollow (name: string): boolean {
-    return this.statement('DELETE FROM follows WHERE name = ?').run(name).changes > 0
+    return this.statements.get('DELETE FROM follows WHERE name = ?').run(name).changes > 0
   }
 
   follows (): Follow[] {
-    return (this.statement('SELECT name, author, since FROM follows ORDER BY name').all() as unknown as Array<{ name: string, author: string | null, since: string }>)
+    return (this.statements.get('SELECT name, author, since FROM follows ORDER BY name').all() as unknown as Array<{ name: string, author: string | null, since: string }>)
       .map(row => ({ name: row.name, author: row.author ?? undefined, since: row.since }))
   }
 
@@ -199,26 +189,26 @@ export class LocalIndex {
 
   /** Versions this node offers inference on (`myc serve`); persisted so a restart keeps serving. */
   serve (cid: string, price: string, maxConcurrency: number): void {
-    this.statement(`INSERT INTO services (cid, price, max_concurrency, since) VALUES (?, ?, ?, ?)
+    this.statements.get(`INSERT INTO services (cid, price, max_concurrency, since) VALUES (?, ?, ?, ?)
       ON CONFLICT (cid) DO UPDATE SET price = excluded.price, max_concurrency = excluded.max_concurrency`).run(cid, price, maxConcurrency, new Date().toISOString())
   }
 
   unserve (cid: string): boolean {
-    return this.statement('DELETE FROM services WHERE cid = ?').run(cid).changes > 0
+    return this.statements.get('DELETE FROM services WHERE cid = ?').run(cid).changes > 0
   }
 
   services (): Service[] {
-    return (this.statement('SELECT cid, price, max_concurrency, since FROM services ORDER BY since').all() as unknown as Array<{ cid: string, price: string, max_concurrency: number, since: string }>)
+    return (this.statements.get('SELECT cid, price, max_concurrency, since FROM services ORDER BY since').all() as unknown as Array<{ cid: string, price: string, max_concurrency: number, since: string }>)
       .map(row => ({ cid: row.cid, price: row.price, maxConcurrency: row.max_concurrency, since: row.since }))
   }
 
   service (cid: string): Service | undefined {
-    const row = this.statement('SELECT cid, price, max_concurrency, since FROM services WHERE cid = ?').get(cid) as { cid: string, price: string, max_concurrency: number, since: string } | undefined
+    const row = this.statements.get('SELECT cid, price, max_concurrency, since FROM services WHERE cid = ?').get(cid) as { cid: string, price: string, max_concurrency: number, since: string } | undefined
     return row != null ? { cid: row.cid, price: row.price, maxConcurrency: row.max_concurrency, since: row.since } : undefined
   }
 
   list (): IndexedVersion[] {
-    const rows = this.statement('SELECT * FROM versions ORDER BY name, added_at').all() as unknown as Row[]
+    const rows = this.statements.get('SELECT * FROM versions ORDER BY name, added_at').all() as unknown as Row[]
     return rows.map(toVersion).sort((a, b) => a.name === b.name ? semver.rcompare(a.version, b.version) : a.name.localeCompare(b.name))
   }
 
@@ -227,30 +217,30 @@ export class LocalIndex {
    * keeps every block of a pinned file DAG.
    */
   pin (cid: string, label: string): void {
-    this.statement('INSERT INTO pins (cid, label, since) VALUES (?, ?, ?) ON CONFLICT (cid) DO NOTHING').run(cid, label, new Date().toISOString())
+    this.statements.get('INSERT INTO pins (cid, label, since) VALUES (?, ?, ?) ON CONFLICT (cid) DO NOTHING').run(cid, label, new Date().toISOString())
   }
 
   unpin (cid: string): boolean {
-    return this.statement('DELETE FROM pins WHERE cid = ?').run(cid).changes > 0
+    return this.statements.get('DELETE FROM pins WHERE cid = ?').run(cid).changes > 0
   }
 
   /** Unpins every file whose label starts with `prefix`; returns how many. */
   unpinLabelled (prefix: string): number {
-    return Number(this.statement('DELETE FROM pins WHERE substr(label, 1, length(?)) = ?').run(prefix, prefix).changes)
+    return Number(this.statements.get('DELETE FROM pins WHERE substr(label, 1, length(?)) = ?').run(prefix, prefix).changes)
   }
 
   pins (): Pin[] {
-    return this.statement('SELECT cid, label, since FROM pins ORDER BY since').all() as unknown as Pin[]
+    return this.statements.get('SELECT cid, label, since FROM pins ORDER BY since').all() as unknown as Pin[]
   }
 
   /** Federated jobs this node sponsors or takes part in; persisted so a restart carries on with them. */
   saveFederatedJob (job: StoredFederatedJob): void {
-    this.statement(`INSERT INTO fl_jobs (job_id, role, settings, state, since) VALUES (?, ?, ?, ?, ?)
+    this.statements.get(`INSERT INTO fl_jobs (job_id, role, settings, state, since) VALUES (?, ?, ?, ?, ?)
       ON CONFLICT (job_id) DO UPDATE SET settings = excluded.settings, state = excluded.state`).run(job.jobId, job.role, JSON.stringify(job.settings), JSON.stringify(job.state), job.since)
   }
 
   federatedJobs (): StoredFederatedJob[] {
-    const rows = this.statement('SELECT job_id, role, settings, state, since FROM fl_jobs ORDER BY since').all() as unknown as Array<{ job_id: string, role: string, settings: string, state: string, since: string }>
+    const rows = this.statements.get('SELECT job_id, role, settings, state, since FROM fl_jobs ORDER BY since').all() as unknown as Array<{ job_id: string, role: string, settings: string, state: string, since: string }>
     return rows.map(row => ({ jobId: row.job_id, role: row.role as StoredFederatedJob['role'], settings: JSON.parse(row.settings), state: JSON.parse(row.state), since: row.since }))
   }
 }

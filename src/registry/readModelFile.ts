@@ -42,3 +42,15 @@ export async function readModelFile (components: Pick<RegistryComponents, 'index
   if (entry.type !== 'file' && entry.type !== 'raw') throw new InvalidInputError(`"${path}" is not a file DAG.`)
   return { file, start, end: stop, content: entry.content({ offset: start, length: stop - start, signal }) }
 }
+
+/** A whole file of a stored version in one buffer (every block verified as it is read). For files that fit in memory: ONNX graphs, weights, specs. */
+export async function readModelFileBytes (components: Pick<RegistryComponents, 'index' | 'store'>, parameters: Pick<ReadModelFileParameters, 'ref' | 'path' | 'signal'>): Promise<Uint8Array> {
+  const { file, content } = await readModelFile(components, parameters)
+  const bytes = new Uint8Array(file.size)
+  let offset = 0
+  for await (const chunk of content) {
+    bytes.set(chunk, offset)
+    offset += chunk.byteLength
+  }
+  return bytes
+}

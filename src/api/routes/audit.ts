@@ -9,13 +9,12 @@ import { verifyManifestSignature } from '../../manifest/sign.ts'
 import { fetchManifest } from '../../registry/fetchManifest.ts'
 import { parseCid } from '../../storage/blockstore.ts'
 import { API_PREFIX } from '../constants.ts'
+import { jsonWithBigints as json } from '../schemas.ts'
 import type { ApiComponents } from '../createApiServer.ts'
 import type { FastifyInstance } from 'fastify'
 
 /** How long the audit waits for a manifest it does not store before reporting it unchecked. */
 const MANIFEST_FETCH_MS = 5_000
-
-const json = (value: unknown): unknown => JSON.parse(JSON.stringify(value, (_key, v) => typeof v === 'bigint' ? v.toString() : v))
 
 /**
  * `myc audit`: the chronological on-chain trail of a model — registration, versions, publishers,

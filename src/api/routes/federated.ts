@@ -3,10 +3,9 @@ import { InvalidInputError } from '../../errors.ts'
 import { parseDuration, parseTokens } from '../../ledger/units.ts'
 import { parseNameRef } from '../../manifest/validate.ts'
 import { API_PREFIX } from '../constants.ts'
+import { jsonWithBigints as json } from '../schemas.ts'
 import type { ApiComponents } from '../createApiServer.ts'
 import type { FastifyInstance } from 'fastify'
-
-const json = (value: unknown): unknown => JSON.parse(JSON.stringify(value, (_key, v) => typeof v === 'bigint' ? v.toString() : v))
 
 const JobParams = Type.Object({ jobId: Type.String({ pattern: '^[1-9][0-9]{0,30}$', description: 'A federated job id (1, 2, …).' }) })
 
