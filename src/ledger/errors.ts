@@ -45,6 +45,11 @@ export class ContractRevertError extends LedgerError {
   }
 }
 
+/** The error is a revert of the contract with one of these custom errors (an expected race, usually). */
+export function isRevert (err: unknown, ...errorNames: string[]): err is ContractRevertError {
+  return err instanceof ContractRevertError && errorNames.includes(err.errorName)
+}
+
 export class ChainUnreachableError extends LedgerError {
   override name = 'ChainUnreachableError'
   constructor (url: string, cause?: unknown) {

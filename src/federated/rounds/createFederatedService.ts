@@ -9,7 +9,7 @@ import { readJobEvents } from '../../ledger/actions/readJobEvents.ts'
 import { resolveVersion } from '../../ledger/actions/resolveVersion.ts'
 import { NoAccountError } from '../../ledger/errors.ts'
 import { pullModel, type PullComponents } from '../../registry/pullModel.ts'
-import { readModelFile } from '../../registry/readModelFile.ts'
+import { readModelFileBytes } from '../../registry/readModelFile.ts'
 import { logger } from '../../utils/logger.ts'
 import { parseArchitecture, validateArchitecture, type ArchitectureSpec } from '../training/architecture.ts'
 import { featureSize, loadLocalData, type LocalDataOptions } from '../training/data.ts'
@@ -331,7 +331,7 @@ export class FederatedService {
     const metrics: Record<string, number> = {}
     for (const event of events.filter(e => e.eventName === 'MetricPosted' && Number(e.args.round) === job.finalizedRounds)) metrics[String(event.args.name)] = Number(event.args.valueE6) / 1e6
     const paidOut = events.find(e => e.eventName === 'JobPaidOut')
-    const status = await this.status(jobId, options)
+    const privacy = local?.state.rounds[job.finalizedRounds]?.dp
     return {
       jobId: jobId.toString(),
       paidOut: job.paidOut,
@@ -340,7 +340,7 @@ export class FederatedService {
       ...(paidOut != null ? { dust: String(paidOut.args.dust) } : {}),
       ...(local?.state.published != null ? { finalModel: local.state.published } : {}),
       ...(Object.keys(metrics).length > 0 ? { finalMetrics: metrics } : {}),
-      ...(status.privacy != null ? { privacy: status.privacy } : {})
+      ...(privacy != null ? { privacy } : {})
     }
   }
 
@@ -382,10 +382,8 @@ export class FederatedService {
 
   private async readArchitecture (manifestCid: string, files: string[], name: string, signal?: AbortSignal): Promise<ArchitectureSpec> {
     const file = onlyFile(files.filter(p => path.basename(p) === 'architecture.json'), 'an architecture.json', name)
-    const { content } = await readModelFile(this.components.registry, { ref: manifestCid, path: file, signal })
-    const chunks: Uint8Array[] = []
-    for await (const chunk of content) chunks.push(chunk)
-    return parseArchitecture(Buffer.concat(chunks).toString('utf8')).spec
+    const bytes = await readModelFileBytes(this.components.registry, { ref: manifestCid, path: file, signal })
+    return parseArchitecture(new TextDecoder().decode(bytes)).spec
   }
 }
 

@@ -1,7 +1,7 @@
 import path from 'node:path'
 import { keccak256, toHex, type Address } from 'viem'
 import { InvalidInputError } from '../../errors.ts'
-import { ContractRevertError } from '../../ledger/errors.ts'
+import { isRevert } from '../../ledger/errors.ts'
 import { attestAggregate } from '../../ledger/actions/attestAggregate.ts'
 import { commitUpdate } from '../../ledger/actions/commitUpdate.ts'
 import { getJob, type Job } from '../../ledger/actions/getJob.ts'
@@ -11,7 +11,7 @@ import { postMetric } from '../../ledger/actions/postMetric.ts'
 import { rejectUpdate } from '../../ledger/actions/rejectUpdate.ts'
 import { publishModel } from '../../registry/publishModel.ts'
 import { pullModel, type PullComponents } from '../../registry/pullModel.ts'
-import { readModelFile } from '../../registry/readModelFile.ts'
+import { readModelFileBytes } from '../../registry/readModelFile.ts'
 import { logger } from '../../utils/logger.ts'
 import { effectiveNoiseMultiplier, privatizeUpdate } from '../privacy/distributedDp.ts'
 import { RdpAccountant } from '../privacy/rdp.ts'
@@ -192,17 +192,15 @@ export class JobRunner {
   }
 
   /** The model a round starts from: the base model's weights for round 1, else the previous round's agreed aggregate. */
-  private async globalModel (round: number, spec: TaskSpec, previousAggregate: string | undefined): Promise<GlobalModel> {
+  private async globalModel (round: number, spec: TaskSpec): Promise<GlobalModel> {
     if (this.global?.round === round) return this.global.model
     let bytes: Uint8Array
     if (round === 1) {
       await pullModel(this.components.registry, { ref: spec.base.manifestCid, signal: this.signal })
-      const file = await readModelFile(this.components.registry, { ref: spec.base.manifestCid, path: spec.base.weightsFile, signal: this.signal })
-      const chunks: Uint8Array[] = []
-      for await (const chunk of file.content) chunks.push(chunk)
-      bytes = Buffer.concat(chunks)
+      bytes = await readModelFileBytes(this.components.registry, { ref: spec.base.manifestCid, path: spec.base.weightsFile, signal: this.signal })
     } else {
-      bytes = await readJobFile(this.components, previousAggregate!, { maxBytes: this.maxGlobalBytes(spec), label: `fl job ${this.jobId} aggregate ${round - 1}`, signal: this.signal })
+      const previous = await getRound(this.components.ledger, { jobId: this.jobId, round: round - 1 }, { signal: this.signal })
+      bytes = await readJobFile(this.components, previous.aggregateCid!, { maxBytes: this.maxGlobalBytes(spec), label: `fl job ${this.jobId} aggregate ${round - 1}`, signal: this.signal })
     }
     const model = decodeGlobal(bytes)
     this.global = { round, model }
@@ -216,12 +214,6 @@ export class JobRunner {
   /** An aggregate may also carry a server optimizer's two moments. */
   private maxGlobalBytes (spec: TaskSpec): number {
     return parameterCountOf(spec) * 4 * 3 + FL_UPDATE_HEADER_ALLOWANCE_BYTES * 3
-  }
-
-  private async previousAggregate (round: number): Promise<string | undefined> {
-    if (round === 1) return undefined
-    const previous = await getRound(this.components.ledger, { jobId: this.jobId, round: round - 1 }, { signal: this.signal })
-    return previous.aggregateCid
   }
 
   // ------------------------------------------------------------------ participant
@@ -256,7 +248,7 @@ export class JobRunner {
       return
     }
     this.activity = { round: round.round, phase: 'training' }
-    const global = (await this.globalModel(round.round, spec, await this.previousAggregate(round.round))).weights
+    const global = (await this.globalModel(round.round, spec)).weights
     const started = performance.now()
     let trained: { weights: ModelWeights, numExamples: number, training: NonNullable<RoundRecord['training']> }
     try {
@@ -287,7 +279,7 @@ export class JobRunner {
     try {
       await commitUpdate(this.components.ledger, { jobId: this.jobId, round: round.round, updateCid: cid, numExamples: BigInt(numExamples) }, { signal: this.signal })
     } catch (err) {
-      if (err instanceof ContractRevertError && err.errorName === 'CommitDeadlinePassed') {
+      if (isRevert(err, 'CommitDeadlinePassed')) {
         record.missed = 'the commitment reached the chain after the deadline'
         this.persist()
         return
@@ -343,8 +335,8 @@ export class JobRunner {
       try {
         await attestAggregate(this.components.ledger, { jobId: this.jobId, round: round.round, aggregateCid: record.aggregateCid! }, { signal: this.signal })
       } catch (err) {
-        if (err instanceof ContractRevertError && err.errorName === 'AttestationsNotOpen') return // our clock ran ahead of the chain's
-        if (!(err instanceof ContractRevertError && (err.errorName === 'RoundAlreadyFinalized' || err.errorName === 'AlreadyAttested'))) throw err
+        if (isRevert(err, 'AttestationsNotOpen')) return // our clock ran ahead of the chain's
+        if (!isRevert(err, 'RoundAlreadyFinalized', 'AlreadyAttested')) throw err
       }
       record.attested = true
       this.persist()
@@ -355,7 +347,7 @@ export class JobRunner {
   }
 
   private async computeAggregate (job: Job, round: Round, spec: TaskSpec, record: RoundRecord): Promise<Pick<RoundRecord, 'aggregateCid' | 'aggregateInputs' | 'report' | 'carriedOver'> | undefined> {
-    const { weights: global, optimizerState } = await this.globalModel(round.round, spec, await this.previousAggregate(round.round))
+    const { weights: global, optimizerState } = await this.globalModel(round.round, spec)
     if (spec.secureAggregation != null) {
       const sum = await this.secure.aggregate(job, spec, round, record, global, parameterCountOf(spec))
       if (sum == null) return undefined
@@ -560,7 +552,7 @@ async function ignoreRevert<T> (promise: Promise<T>, ...errorNames: string[]): P
   try {
     return await promise
   } catch (err) {
-    if (err instanceof ContractRevertError && errorNames.includes(err.errorName)) return undefined
+    if (isRevert(err, ...errorNames)) return undefined
     throw err
   }
 }

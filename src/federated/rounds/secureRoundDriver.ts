@@ -1,5 +1,5 @@
 import { recoverMessageAddress, type Hex } from 'viem'
-import { ContractRevertError } from '../../ledger/errors.ts'
+import { isRevert } from '../../ledger/errors.ts'
 import { advertiseMaskingKeys, getMaskingKeys, publishKeyShares, type RoundMaskingKeys } from '../../ledger/actions/maskingKeys.ts'
 import { logger } from '../../utils/logger.ts'
 import { secAggPublicKey } from '../privacy/secureAggregation.ts'
@@ -29,6 +29,9 @@ import type { RoundRecord } from './jobState.ts'
 import type { TaskSpec } from './taskSpec.ts'
 
 const log = logger('fl:secagg')
+
+const MISSED_KEY_PHASE = 'the round\'s masking set closed before this node advertised its keys'
+const MISSED_SHARES_PHASE = 'the round\'s maskers settled before this node published its key shares'
 
 /** What a participant must do before it may commit its masked update. */
 export type Preparation = { ready: true, maskers: Masker[] } | { ready: false, phase: string } | { ready: false, missed: string }
@@ -73,7 +76,7 @@ export class SecureRoundDriver {
     const keys = await getMaskingKeys(this.components.ledger, { jobId: this.jobId, round: round.round }, { signal: this.signal })
     const state = record.secure ??= {}
     if (state.secrets == null) {
-      if (keys.keyPhaseClosed) return { ready: false, missed: 'the round\'s masking set closed before this node advertised its keys' }
+      if (keys.keyPhaseClosed) return { ready: false, missed: MISSED_KEY_PHASE }
       // Kept before the transaction, so a restart never advertises a second set of keys.
       state.secrets = storeSecrets(createRoundSecrets())
       this.persist()
@@ -81,24 +84,24 @@ export class SecureRoundDriver {
     const secrets = loadSecrets(state.secrets)
     const mine = keys.members.find(m => m.participant === this.self)
     if (mine == null) {
-      if (keys.keyPhaseClosed) return { ready: false, missed: 'the round\'s masking set closed before this node advertised its keys' }
+      if (keys.keyPhaseClosed) return { ready: false, missed: MISSED_KEY_PHASE }
       try {
         await advertiseMaskingKeys(this.components.ledger, { jobId: this.jobId, round: round.round, encryptionKey: secrets.encryption.publicKey, maskingKey: secrets.masking.publicKey }, { signal: this.signal })
       } catch (err) {
-        if (err instanceof ContractRevertError && err.errorName === 'KeyPhaseClosed') return { ready: false, missed: 'the round\'s masking set closed before this node advertised its keys' }
+        if (isRevert(err, 'KeyPhaseClosed')) return { ready: false, missed: MISSED_KEY_PHASE }
         throw err
       }
       return { ready: false, phase: 'waiting for the masking set' }
     }
     if (!keys.keyPhaseClosed) return { ready: false, phase: 'waiting for the masking set' }
     if (mine.sharesCid == null) {
-      if (keys.sharesPhaseClosed) return { ready: false, missed: 'the round\'s maskers settled before this node published its key shares' }
+      if (keys.sharesPhaseClosed) return { ready: false, missed: MISSED_SHARES_PHASE }
       const bytes = createSharesFile({ context: this.context(round.round), self: this.self, secrets, members: membersOf(keys) })
       const cid = (await storeJobFile(this.components, bytes, `fl job ${this.jobId} shares ${round.round}`, { signal: this.signal })).toString()
       try {
         await publishKeyShares(this.components.ledger, { jobId: this.jobId, round: round.round, sharesCid: cid }, { signal: this.signal })
       } catch (err) {
-        if (err instanceof ContractRevertError && err.errorName === 'SharesPhaseClosed') return { ready: false, missed: 'the round\'s maskers settled before this node published its key shares' }
+        if (isRevert(err, 'SharesPhaseClosed')) return { ready: false, missed: MISSED_SHARES_PHASE }
         throw err
       }
       void this.components.messenger.broadcast({ type: 'update', jobId: this.jobId.toString(), round: round.round, cid })
