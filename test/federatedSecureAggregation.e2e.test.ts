@@ -23,7 +23,9 @@ describe('secure aggregation across real nodes', { timeout: 300_000 }, () => {
   test('masked updates sum to the model; a participant that drops after sharing its keys is unmasked from the others\' shares', async () => {
     work = await makeTempDir('myc-secagg-e2e-')
     const { train, test: heldOut } = holdOut(await loadMnist({ count: 1800, seed: 5 }), 1 / 6, 5)
-    const shards = partitionNonIid(train, 3, { labelsPerClient: 5, iidFraction: 0.3, seed: 5 })
+    // Training seeds follow from the (random) accounts; with only two survivors averaged, a mild skew and a
+    // small step keep round 2 well above chance for every seed (0.78–0.79 over 12 seeds, vs 0.55–0.83 at lr 0.1, 30 % IID).
+    const shards = partitionNonIid(train, 3, { labelsPerClient: 5, iidFraction: 0.5, seed: 5 })
     await writeCsv(path.join(work, 'test.csv'), heldOut)
     for (let i = 0; i < 3; i++) await writeCsv(path.join(work, `shard-${i}.csv`), shards[i])
     await writeBaseModel(path.join(work, 'model'), ARCHITECTURE)
@@ -36,7 +38,7 @@ describe('secure aggregation across real nodes', { timeout: 300_000 }, () => {
     assert.match(refused.stdout + refused.stderr, /secure aggregation hides individual updates/)
 
     const { jobId } = await sponsor.json(['fl', 'open', '--model', 'sa/mlp@1.0.0', '--rounds', '2', '--participants', '3', '-k', '2',
-      '--round-duration', `${ROUND_SECONDS}s`, '--bounty', '30', '--secure-aggregation', '1', '--lr', '0.1', '--epochs', '3',
+      '--round-duration', `${ROUND_SECONDS}s`, '--bounty', '30', '--secure-aggregation', '1', '--lr', '0.05', '--epochs', '3',
       '--validation', path.join(work, 'test.csv')])
     await nodes[0].json(['fl', 'join', jobId, '--data', path.join(work, 'shard-0.csv')])
     await nodes[1].json(['fl', 'join', jobId, '--data', path.join(work, 'shard-1.csv')])
