@@ -3,8 +3,9 @@ import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { keccak_256 as keccak256 } from '@noble/hashes/sha3.js'
 import { bytesToHex, getAddress, type Address, type Hex } from 'viem'
-import { privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts'
+import type { PrivateKeyAccount } from 'viem/accounts'
 import { InvalidInputError } from '../errors.ts'
+import { fastPrivateKeyAccount } from './secp256k1.ts'
 import type { PeerId, Secp256k1PrivateKey } from '@libp2p/interface'
 
 /**
@@ -22,7 +23,7 @@ export function identityFromPrivateKey (raw: Uint8Array): Identity {
   if (raw.length !== 32) throw new InvalidInputError(`A secp256k1 private key is 32 bytes, got ${raw.length}.`)
   const privateKey = privateKeyFromRaw(raw)
   if (privateKey.type !== 'secp256k1') throw new InvalidInputError(`Expected a secp256k1 key, got ${privateKey.type}.`)
-  const account = privateKeyToAccount(bytesToHex(raw))
+  const account = fastPrivateKeyAccount(raw)
   return { privateKey, peerId: peerIdFromPrivateKey(privateKey), address: account.address, account }
 }
 

@@ -1,4 +1,4 @@
-import { parseUnits } from 'viem'
+import { parseUnits, type Hex } from 'viem'
 import { InvalidInputError } from '../errors.ts'
 import { resolveRef } from '../registry/resolveRef.ts'
 import { resolveRefEntry } from '../registry/resolveRefEntry.ts'
@@ -11,7 +11,7 @@ import { findInferenceProviders, inferRemote, type InferenceProvider, type Infer
 import { SessionCache, type SessionCacheOptions } from './sessionCache.ts'
 import { runInference, selectOnnxFile, type InferenceComponents, type ResolvedModel, type RunInferenceParameters, type RunInferenceReturnType } from './runInference.ts'
 import type { Announcer } from '../net/announce/announcer.ts'
-import { hashInferenceReceipt, type InferenceReceipt } from './remote/inferenceReceipt.ts'
+import type { InferenceReceipt } from './remote/inferenceReceipt.ts'
 import type { Payments } from '../market/payments.ts'
 import type { ReceiptBook } from '../market/receiptBook.ts'
 import type { LocalAccount } from 'viem'
@@ -90,11 +90,11 @@ export function createInferenceService (components: InferenceServiceComponents, 
    * Receipts are filed under the model's name (audits go by name); the provider anchors its copies.
    * Filed just after the answer has gone out, so storing them adds nothing to a call's latency.
    */
-  const keepReceipt = (receipt: InferenceReceipt, anchor: boolean): void => {
+  const keepReceipt = (receipt: InferenceReceipt, hash: Hex, anchor: boolean): void => {
     setImmediate(() => {
       try {
         const name = components.index.byCid(receipt.request.model)?.name ?? receipt.request.model
-        components.receipts.keep({ hash: hashInferenceReceipt(receipt), model: name, document: receipt, signature: receipt.providerSignature, anchor })
+        components.receipts.keep({ hash, model: name, document: receipt, signature: receipt.providerSignature, anchor })
       } catch (err: any) {
         log.error('keeping the receipt of a call to %s failed: %s', receipt.request.model, err.message)
       }
@@ -119,7 +119,7 @@ export function createInferenceService (components: InferenceServiceComponents, 
       // A name is resolved locally when the version is here; a CID needs nothing local at all.
       const model = resolveModelCid(components, ref)
       const result = await inferRemote({ ...components, pay: async terms => await components.payments.voucherFor(terms) }, { ...parameters, model })
-      keepReceipt(result.receipt, false)
+      keepReceipt(result.receipt, result.receiptHash, false)
       return result
     },
     async serve ({ ref, price = '0', maxConcurrency = INFER_DEFAULT_MAX_CONCURRENCY }) {
@@ -155,7 +155,7 @@ export function createInferenceService (components: InferenceServiceComponents, 
         run: async ({ peer: _peer, ...parameters }) => await runInference(inference, parameters),
         account: components.account,
         acceptPayment: async (terms, payment, clientKey) => { await components.payments.accept(terms, payment, clientKey) },
-        onReceipt: receipt => { keepReceipt(receipt, true) }
+        onReceipt: (receipt, hash) => { keepReceipt(receipt, hash, true) }
       })
       // Peers that join later learn about services from the next round.
       announceTimer = setInterval(() => { void announceAll() }, SERVICE_ANNOUNCE_INTERVAL_MS)

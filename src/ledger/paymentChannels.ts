@@ -1,4 +1,5 @@
-import { bytesToBigInt, hashTypedData, hexToBytes, isAddressEqual, isHex, recoverTypedDataAddress, size, type Address, type GetContractReturnType, type Hex, type PublicClient } from 'viem'
+import { bytesToBigInt, hashTypedData, hexToBytes, isAddressEqual, isHex, size, type Address, type GetContractReturnType, type Hex, type PublicClient } from 'viem'
+import { recoverDigestSigner } from '../identity/secp256k1.ts'
 import { InvalidInputError } from '../errors.ts'
 import { VOUCHER_MIN_TIME_LEFT_SECONDS } from './constants.ts'
 import { PaymentChannelsNotDeployedError } from './errors.ts'
@@ -114,7 +115,7 @@ export async function recoverVoucherSigner (domain: VoucherDomain, signed: Signe
   const { signature } = signed
   if (!isCanonicalVoucherSignature(signature)) return undefined
   try {
-    return await recoverTypedDataAddress({ ...voucherTypedData(domain, signed), signature })
+    return recoverDigestSigner(hashVoucher(domain, signed), signature)
   } catch {
     return undefined
   }

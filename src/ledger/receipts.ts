@@ -1,4 +1,5 @@
-import { hashTypedData, recoverTypedDataAddress, type Address, type Hex, type LocalAccount } from 'viem'
+import { hashTypedData, type Address, type Hex, type LocalAccount } from 'viem'
+import { recoverDigestSigner } from '../identity/secp256k1.ts'
 
 /**
  * Usage and validation receipts: EIP-712 typed data signed by the node that attests the interaction
@@ -58,5 +59,5 @@ export async function signUsageReceipt (account: LocalAccount, receipt: UsageRec
 }
 
 export async function recoverUsageReceiptSigner (signed: Pick<SignedUsageReceipt, 'receipt' | 'signature'>): Promise<Address> {
-  return await recoverTypedDataAddress({ ...typed(signed.receipt), signature: signed.signature })
+  return recoverDigestSigner(hashUsageReceipt(signed.receipt), signed.signature)
 }

@@ -1,4 +1,5 @@
-import { hashTypedData, keccak256, recoverTypedDataAddress, type Address, type Hex, type TypedDataDomain } from 'viem'
+import { hashTypedData, keccak256, type Address, type Hex, type TypedDataDomain } from 'viem'
+import { recoverDigestSigner } from '../identity/secp256k1.ts'
 import { encodeManifest, type Manifest, type UnsignedManifest } from './manifest.ts'
 import type { PrivateKeyAccount } from 'viem/accounts'
 
@@ -56,7 +57,7 @@ export interface ManifestSignatureCheck {
 
 export async function verifyManifestSignature (manifest: Manifest): Promise<ManifestSignatureCheck> {
   try {
-    const signer = await recoverTypedDataAddress({ ...typedMessage(manifest), signature: manifest.signature })
+    const signer = recoverDigestSigner(hashTypedData(typedMessage(manifest)), manifest.signature)
     if (signer.toLowerCase() !== manifest.author.toLowerCase()) {
       return { valid: false, signer, reason: `signed by ${signer}, but the manifest names ${manifest.author} as author` }
     }

@@ -69,7 +69,7 @@ export async function auditRoutes (app: FastifyInstance, { components }: { compo
       if (components.receipts.document(hash)!.anchorId == null) await components.receipts.anchor()
       const stored = components.receipts.document(hash)!
       const signatures = stored.kind === 'inference'
-        ? await verifyInferenceReceipt(restoreInferenceReceipt(stored.document))
+        ? verifyInferenceReceipt(restoreInferenceReceipt(stored.document))
         : await (async () => {
           const usage = components.receipts.get(hash)!
           const signer = await recoverUsageReceiptSigner(usage)

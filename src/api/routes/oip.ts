@@ -3,7 +3,6 @@ import { InvalidInputError } from '../../errors.ts'
 import { MAX_JSON_BODY_BYTES } from '../../inference/constants.ts'
 import { decodeOipRequest, encodeOipError, encodeOipModelMetadata, encodeOipResponse, joinBinaryBody, OIP_EXTENSIONS, OIP_HEADER_LENGTH_HEADER, splitBinaryBody } from '../../inference/codecs/oip.ts'
 import { selectOnnxFile } from '../../inference/runInference.ts'
-import { hashInferenceReceipt } from '../../inference/remote/inferenceReceipt.ts'
 import type { ApiComponents } from '../createApiServer.ts'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 
@@ -61,7 +60,7 @@ export async function oipRoutes (app: FastifyInstance, { components }: { compone
     const result = remote
       ? await (async () => {
         const answer = await inference.runRemote({ ...parameters, peer: request.query.peer })
-        void reply.header(PROVIDER_HEADER, answer.provider).header(RECEIPT_HEADER, hashInferenceReceipt(answer.receipt))
+        void reply.header(PROVIDER_HEADER, answer.provider).header(RECEIPT_HEADER, answer.receiptHash)
         return { model: { name: answer.modelName, version: answer.modelVersion }, outputs: answer.outputs }
       })()
       : await inference.run(parameters)

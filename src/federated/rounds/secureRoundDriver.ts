@@ -1,4 +1,5 @@
-import { recoverMessageAddress, type Hex } from 'viem'
+import { hashMessage, type Hex } from 'viem'
+import { recoverDigestSigner } from '../../identity/secp256k1.ts'
 import { isRevert } from '../../ledger/errors.ts'
 import { advertiseMaskingKeys, getMaskingKeys, publishKeyShares, type RoundMaskingKeys } from '../../ledger/actions/maskingKeys.ts'
 import { logger } from '../../utils/logger.ts'
@@ -191,7 +192,7 @@ export class SecureRoundDriver {
         const bytes = await readJobFile(this.components, cid, { maxBytes: MAX_TASK_SPEC_BYTES, label: `fl job ${this.jobId} reveal ${round}`, timeoutMs: 5_000, signal: this.signal })
         const envelope = JSON.parse(new TextDecoder().decode(bytes)) as { reveal: string, signature: Hex }
         const reveal = parseRevealFile(JSON.parse(envelope.reveal), context)
-        const signer = await recoverMessageAddress({ message: envelope.reveal, signature: envelope.signature })
+        const signer = recoverDigestSigner(hashMessage(envelope.reveal), envelope.signature)
         if (signer !== reveal.from || !survivors.has(reveal.from)) throw new Error(`signed by ${signer}, claims ${reveal.from}`)
         known.set(cid, reveal)
       } catch (err: any) {

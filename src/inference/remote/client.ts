@@ -5,9 +5,10 @@ import { MalformedMessageError } from '../../net/fetch/messages.ts'
 import { decodeOipResponse, encodeOipRequest } from '../codecs/oip.ts'
 import { Deadline } from './deadline.ts'
 import { INFER_IDLE_STREAMS_PER_PEER, INFER_MAX_RESPONSE_BYTES, INFER_PROTOCOL, INFER_REQUEST_TIMEOUT_MS, INFER_STREAM_REUSE_MS, INFER_STREAMS_PROTOCOL } from '../constants.ts'
-import { addressOfPeer, hashPayload, newNonce, receiptSignedBy, signRequest, type InferenceReceipt, type InferenceRequestTerms } from './inferenceReceipt.ts'
+import { signedBy } from '../../identity/secp256k1.ts'
+import { addressOfPeer, hashInferenceReceipt, hashPayload, newNonce, requestStructHash, signRequest, type InferenceReceipt, type InferenceRequestTerms } from './inferenceReceipt.ts'
 import { encodeJson, type InferEnvelope, type InferReply, type ServiceInfo, type WirePayment } from './messages.ts'
-import type { LocalAccount } from 'viem'
+import type { Hex, LocalAccount } from 'viem'
 import type { Tensor } from '../tensor.ts'
 import type { AbortOptions, Libp2p, PeerId, Stream } from '@libp2p/interface'
 
@@ -154,7 +155,7 @@ async function openStream (libp2p: Pick<Libp2p, 'dialProtocol'>, peer: PeerId, s
  * price, nonce, both addresses), pays if asked, and checks the provider's receipt — its signature and
  * that the output hash is that of what was received.
  */
-export async function requestRemoteInference (libp2p: Pick<Libp2p, 'dialProtocol'>, peer: PeerId, { model, inputs, outputs, file, signal, account, price, payment }: RemoteCallParameters): Promise<{ modelName: string, modelVersion?: string, outputs: Tensor[], receipt: InferenceReceipt }> {
+export async function requestRemoteInference (libp2p: Pick<Libp2p, 'dialProtocol'>, peer: PeerId, { model, inputs, outputs, file, signal, account, price, payment }: RemoteCallParameters): Promise<{ modelName: string, modelVersion?: string, outputs: Tensor[], receipt: InferenceReceipt, receiptHash: Hex }> {
   const encoded = encodeOipRequest(inputs, { binary: true, ...(outputs != null ? { outputs: [...outputs] } : {}), ...(file != null ? { parameters: { file } } : {}) })
   const terms: InferenceRequestTerms = {
     model,
@@ -164,7 +165,8 @@ export async function requestRemoteInference (libp2p: Pick<Libp2p, 'dialProtocol
     client: account.address,
     provider: addressOfPeer(peer)
   }
-  const clientSignature = await signRequest(account, terms)
+  const requestHash = requestStructHash(terms)
+  const clientSignature = await signRequest(account, terms, requestHash)
   const voucher = price > 0n ? await payment?.(terms) : undefined
   const { reply, binary } = await exchange(libp2p, peer, {
     op: 'infer',
@@ -180,10 +182,16 @@ export async function requestRemoteInference (libp2p: Pick<Libp2p, 'dialProtocol
   // the hash of what we received, and the provider's signature.
   const receipt: InferenceReceipt = { request: terms, clientSignature, outputHash: reply.receipt.outputHash, providerSignature: reply.receipt.providerSignature }
   const sameTerms = reply.receipt.clientSignature === clientSignature && reply.receipt.request.nonce === terms.nonce && reply.receipt.request.price === price.toString()
-  if (!sameTerms || receipt.outputHash !== hashPayload([encodeJson(reply.response), binary]) || !receiptSignedBy(receipt, peer.publicKey!.raw)) {
+  let receiptHash: Hex | undefined
+  try {
+    if (sameTerms) receiptHash = hashInferenceReceipt(receipt, requestHash)
+  } catch {
+    // An output hash that is not 32 bytes: no receipt of this call.
+  }
+  if (receiptHash == null || receipt.outputHash !== hashPayload([encodeJson(reply.response), binary]) || !signedBy(receiptHash, receipt.providerSignature, peer.publicKey!.raw)) {
     throw new RemoteInferenceError(peer, 502, 'The provider\'s receipt does not match the call.')
   }
-  return { ...decodeOipResponse(reply.response, binary), receipt }
+  return { ...decodeOipResponse(reply.response, binary), receipt, receiptHash }
 }
 
 

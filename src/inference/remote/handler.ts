@@ -1,13 +1,13 @@
 import { lpStream } from '@libp2p/utils'
 import { concatBytes } from '../../utils/bytes.ts'
 import { BaseError, InvalidInputError } from '../../errors.ts'
-import { addressOfPeer, hashPayload, requestSignedBy, signReceipt, type InferenceReceipt, type InferenceRequestTerms } from './inferenceReceipt.ts'
+import { addressOfPeer, hashPayload, requestSignedBy, requestStructHash, signReceipt, type InferenceReceipt, type InferenceRequestTerms } from './inferenceReceipt.ts'
 import { logger } from '../../utils/logger.ts'
 import { decodeOipRequest, encodeOipError, encodeOipResponse } from '../codecs/oip.ts'
 import { INFER_MAX_QUEUED, INFER_MAX_REQUEST_BYTES, INFER_PROTOCOL, INFER_READ_TIMEOUT_MS, INFER_STREAM_IDLE_MS, INFER_STREAMS_PROTOCOL } from '../constants.ts'
 import { Deadline } from './deadline.ts'
 import { decodeEnvelope, encodeJson, type InferEnvelope, type InferReply, type ServiceInfo, type WirePayment } from './messages.ts'
-import type { LocalAccount } from 'viem'
+import type { Hex, LocalAccount } from 'viem'
 import type { RunInferenceParameters, RunInferenceReturnType } from '../runInference.ts'
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
 
@@ -22,7 +22,7 @@ export interface InferServerComponents {
   /** Throws (402) unless the payment covers the price; accepts it when it does. `clientKey`: the calling peer's public key. */
   acceptPayment?: (terms: InferenceRequestTerms, payment: WirePayment | undefined, clientKey: Uint8Array) => Promise<void>
   /** Every receipt this provider signed (to keep and anchor). */
-  onReceipt?: (receipt: InferenceReceipt) => void
+  onReceipt?: (receipt: InferenceReceipt, hash: Hex) => void
 }
 
 /** Limits concurrent runs per served model; a full queue answers "busy" instead of piling up. */
@@ -124,15 +124,16 @@ async function answer (lp: ReturnType<typeof lpStream>, envelope: InferEnvelope,
     await reply({ ok: false, status: 503, error: 'The provider is busy; try another provider or later.' })
     return
   }
-  let receipt: InferenceReceipt | undefined
+  let signed: { receipt: InferenceReceipt, hash: Hex } | undefined
   try {
-    const terms = checkTerms(envelope, binary, peer, service, components.account.address)
+    const { terms, requestHash } = checkTerms(envelope, binary, peer, service, components.account.address)
     await components.acceptPayment?.(terms, envelope.payment, peer.publicKey!.raw)
     const decoded = decodeOipRequest(envelope.request, binary)
     const result = await components.run({ ref: envelope.model, inputs: decoded.inputs, outputs: decoded.outputs, file: decoded.file, peer })
     const encoded = encodeOipResponse({ modelName: result.model.name, modelVersion: result.model.version, id: decoded.id, outputs: result.outputs, binaryByDefault: true })
     const header = encodeJson(encoded.json)
-    receipt = await signReceipt(components.account, { request: terms, clientSignature: envelope.clientSignature, outputHash: hashPayload([header, ...encoded.binary]) })
+    signed = await signReceipt(components.account, { request: terms, clientSignature: envelope.clientSignature, outputHash: hashPayload([header, ...encoded.binary]) }, requestHash)
+    const { receipt } = signed
     await reply({ ok: true, response: encoded.json, receipt: { ...receipt, request: { ...receipt.request, price: receipt.request.price.toString() } } }, encoded.binary)
   } catch (err) {
     if (!(err instanceof BaseError)) log.error('inference for %p failed: %s', peer, (err as Error).message)
@@ -141,7 +142,7 @@ async function answer (lp: ReturnType<typeof lpStream>, envelope: InferEnvelope,
   } finally {
     gate.leave()
     // Kept once the answer is on its way: storing it is no part of the call's latency.
-    if (receipt != null) components.onReceipt?.(receipt)
+    if (signed != null) components.onReceipt?.(signed.receipt, signed.hash)
   }
 }
 
@@ -153,7 +154,7 @@ export class PaymentRequiredError extends BaseError {
 }
 
 /** The client's signed terms must match what was sent, who sent it, and the price asked. */
-function checkTerms (envelope: Extract<InferEnvelope, { op: 'infer' }>, binary: Uint8Array, peer: PeerId, service: ServiceInfo, provider: string): InferenceRequestTerms {
+function checkTerms (envelope: Extract<InferEnvelope, { op: 'infer' }>, binary: Uint8Array, peer: PeerId, service: ServiceInfo, provider: string): { terms: InferenceRequestTerms, requestHash: Uint8Array } {
   const terms: InferenceRequestTerms = { ...envelope.terms, price: BigInt(envelope.terms.price) }
   const bad = (why: string): never => { throw new InvalidInputError(`Invalid request terms: ${why}.`, { code: 'INVALID_TERMS' }) }
   if (terms.model !== envelope.model) bad('they name another model')
@@ -162,13 +163,13 @@ function checkTerms (envelope: Extract<InferEnvelope, { op: 'infer' }>, binary: 
   if (terms.inputHash !== hashPayload([encodeJson(envelope.request), binary])) bad('the input hash does not match the request')
   if (terms.price < BigInt(service.price)) throw new PaymentRequiredError(`The price is ${service.price} per call; the terms offer ${terms.price}.`)
   // The signer must be the client, which is the peer: checked against the peer's key (no recovery needed).
-  let signed = false
+  let requestHash: Uint8Array | undefined
   try {
-    signed = requestSignedBy(terms, envelope.clientSignature, peer.publicKey!.raw)
+    requestHash = requestStructHash(terms)
   } catch {
     // Terms EIP-712 cannot encode (e.g. a badly checksummed address) are not signed terms.
   }
-  if (!signed) bad('the client signature does not verify')
-  return terms
+  if (requestHash == null || !requestSignedBy(terms, envelope.clientSignature, peer.publicKey!.raw, requestHash)) bad('the client signature does not verify')
+  return { terms, requestHash: requestHash! }
 }
 

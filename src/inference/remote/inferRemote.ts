@@ -6,7 +6,7 @@ import { RemoteInferenceError, requestRemoteInference, requestServiceInfo, type 
 import type { Announcer } from '../../net/announce/announcer.ts'
 import type { InferenceReceipt, InferenceRequestTerms } from './inferenceReceipt.ts'
 import type { WirePayment } from './messages.ts'
-import type { LocalAccount } from 'viem'
+import type { Hex, LocalAccount } from 'viem'
 import type { Tensor } from '../tensor.ts'
 import type { AbortOptions, Libp2p, PeerId } from '@libp2p/interface'
 
@@ -77,7 +77,7 @@ export interface InferRemoteParameters extends Omit<RemoteInferParameters, 'mode
  * Runs inference on a provider, trying the next one when a provider fails, times out or vanishes
  * mid-call. A request the provider rejects as invalid (4xx) fails at once: another would reject it too.
  */
-export async function inferRemote (components: RemoteCallComponents, { model, peer, signal, ...request }: InferRemoteParameters): Promise<{ outputs: Tensor[], provider: string, modelName: string, modelVersion?: string, receipt: InferenceReceipt }> {
+export async function inferRemote (components: RemoteCallComponents, { model, peer, signal, ...request }: InferRemoteParameters): Promise<{ outputs: Tensor[], provider: string, modelName: string, modelVersion?: string, receipt: InferenceReceipt, receiptHash: Hex }> {
   let candidates: Array<{ peer: PeerId, price?: bigint }>
   if (peer != null) {
     try {

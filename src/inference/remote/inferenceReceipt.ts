@@ -1,9 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { keccak_256 as keccak256 } from '@noble/hashes/sha3.js'
-import { bytesToHex, domainSeparator, hexToBytes, isAddress, isHex, recoverAddress, type Address, type Hex, type LocalAccount } from 'viem'
-import { publicKeyToAddress } from 'viem/accounts'
+import { bytesToHex, domainSeparator, hexToBytes, isAddress, isHex, type Address, type Hex, type LocalAccount } from 'viem'
 import { addressFromPeerId } from '../../identity/identity.ts'
+import { recoverDigestSigner, signedBy } from '../../identity/secp256k1.ts'
 import { RECEIPT_DOMAIN } from '../../ledger/receipts.ts'
 import type { PeerId } from '@libp2p/interface'
 
@@ -98,10 +97,28 @@ function structHash (typeHash: Uint8Array, fields: Uint8Array[]): Uint8Array {
   return keccak256(data)
 }
 
-function requestStructHash (request: InferenceRequestTerms): Uint8Array {
+const MAX_CACHED_MODEL_HASHES = 256
+const modelHashes = new Map<string, Uint8Array>()
+
+/** keccak256 of a model CID, remembered: a provider serves a few models to many calls. */
+function modelHash (model: string): Uint8Array {
+  let hash = modelHashes.get(model)
+  if (hash == null) {
+    hash = keccak256(utf8.encode(model))
+    if (modelHashes.size >= MAX_CACHED_MODEL_HASHES) modelHashes.delete(modelHashes.keys().next().value!)
+    modelHashes.set(model, hash)
+  }
+  return hash
+}
+
+/**
+ * The request's EIP-712 struct hash: both digests of a call build on it, so each side computes it
+ * once per call and hands it to the functions below (each computes it itself when not given).
+ */
+export function requestStructHash (request: InferenceRequestTerms): Uint8Array {
   if (typeof request.model !== 'string') invalid('model', request.model)
   return structHash(REQUEST_TYPE_HASH, [
-    keccak256(utf8.encode(request.model)),
+    modelHash(request.model),
     bytes32(request.inputHash, 'inputHash'),
     uint256(request.price, 'price'),
     bytes32(request.nonce, 'nonce'),
@@ -120,15 +137,15 @@ function typedDataDigest (struct: Uint8Array): Uint8Array {
 }
 
 /** The EIP-712 digest the client signs: hashTypedData(InferenceRequest). */
-export function inferenceRequestDigest (request: InferenceRequestTerms): Hex {
-  return bytesToHex(typedDataDigest(requestStructHash(request)))
+export function inferenceRequestDigest (request: InferenceRequestTerms, requestHash = requestStructHash(request)): Hex {
+  return bytesToHex(typedDataDigest(requestHash))
 }
 
 /** The receipt's identity: the digest the provider signs, and its Merkle leaf when anchored. */
-export function hashInferenceReceipt (receipt: Omit<InferenceReceipt, 'providerSignature'>): Hex {
+export function hashInferenceReceipt (receipt: Omit<InferenceReceipt, 'providerSignature'>, requestHash = requestStructHash(receipt.request)): Hex {
   if (typeof receipt.clientSignature !== 'string' || !isHex(receipt.clientSignature, { strict: true })) invalid('clientSignature', receipt.clientSignature)
   return bytesToHex(typedDataDigest(structHash(RECEIPT_TYPE_HASH, [
-    requestStructHash(receipt.request),
+    requestHash,
     keccak256(hexToBytes(receipt.clientSignature)),
     bytes32(receipt.outputHash, 'outputHash')
   ])))
@@ -139,80 +156,26 @@ async function signDigest (account: LocalAccount, hash: Hex, typedData: () => Pr
   return account.sign != null ? await account.sign({ hash }) : await typedData()
 }
 
-export async function signRequest (account: LocalAccount, request: InferenceRequestTerms): Promise<Hex> {
-  return await signDigest(account, inferenceRequestDigest(request), async () => await account.signTypedData({ domain: RECEIPT_DOMAIN, types: INFERENCE_RECEIPT_TYPES, primaryType: 'InferenceRequest', message: request }))
+export async function signRequest (account: LocalAccount, request: InferenceRequestTerms, requestHash?: Uint8Array): Promise<Hex> {
+  return await signDigest(account, inferenceRequestDigest(request, requestHash), async () => await account.signTypedData({ domain: RECEIPT_DOMAIN, types: INFERENCE_RECEIPT_TYPES, primaryType: 'InferenceRequest', message: request }))
 }
 
-export async function recoverRequestSigner (request: InferenceRequestTerms, signature: Hex): Promise<Address> {
-  return await recoverAddress({ hash: inferenceRequestDigest(request), signature })
+export function recoverRequestSigner (request: InferenceRequestTerms, signature: Hex): Address {
+  return recoverDigestSigner(inferenceRequestDigest(request), signature)
 }
 
-export async function signReceipt (account: LocalAccount, receipt: Omit<InferenceReceipt, 'providerSignature'>): Promise<InferenceReceipt> {
-  const signature = await signDigest(account, hashInferenceReceipt(receipt), async () => await account.signTypedData({ domain: RECEIPT_DOMAIN, types: INFERENCE_RECEIPT_TYPES, primaryType: 'InferenceReceipt', message: receipt }))
-  return { ...receipt, providerSignature: signature }
+/** The receipt signed by the provider, and its hash (see {@link hashInferenceReceipt}). */
+export async function signReceipt (account: LocalAccount, receipt: Omit<InferenceReceipt, 'providerSignature'>, requestHash?: Uint8Array): Promise<{ receipt: InferenceReceipt, hash: Hex }> {
+  const hash = hashInferenceReceipt(receipt, requestHash)
+  const signature = await signDigest(account, hash, async () => await account.signTypedData({ domain: RECEIPT_DOMAIN, types: INFERENCE_RECEIPT_TYPES, primaryType: 'InferenceReceipt', message: receipt }))
+  return { receipt: { ...receipt, providerSignature: signature }, hash }
 }
 
-// --- verification against a known key ----------------------------------------------------------
-
-const { Point } = secp256k1
-const Fn = Point.Fn
-/** Window of the per-key tables: ~15 ms and ~70 kB per peer, and a verification then costs a quarter of a recovery. */
-const KEY_TABLE_WINDOW = 5
-const MAX_CACHED_KEYS = 128
-/**
- * Window of the generator's table (noble's default is 6): built once, ~80 ms and ~400 kB, it saves a
- * fifth of every verification. noble keeps one table per point for the whole process, so signing
- * (ours and libp2p's) gets faster too.
- */
-const BASE_TABLE_WINDOW = 8
-let baseTabled = false
-const keyPoints = new Map<string, InstanceType<typeof Point>>()
-
-function keyPoint (publicKey: Uint8Array): InstanceType<typeof Point> {
-  if (!baseTabled) {
-    Point.BASE.precompute(BASE_TABLE_WINDOW)
-    baseTabled = true
-  }
-  const id = bytesToHex(publicKey)
-  let point = keyPoints.get(id)
-  if (point == null) {
-    point = Point.fromBytes(publicKey).precompute(KEY_TABLE_WINDOW)
-    if (keyPoints.size >= MAX_CACHED_KEYS) keyPoints.delete(keyPoints.keys().next().value!)
-    keyPoints.set(id, point)
-  }
-  return point
-}
-
-/**
- * Whether `signature` (Ethereum style: r ‖ s ‖ v, 65 bytes) over `digest` is by `publicKey` (a
- * secp256k1 key, compressed or not; a PeerId's key). Accepts exactly what recovering the signer and
- * comparing addresses accepts — high s included, the recovery bit checked against R's parity — but
- * with the key known, and its multiples tabled once per peer, at a third of the cost.
- */
-export function signedBy (digest: Hex, signature: Hex, publicKey: Uint8Array): boolean {
-  try {
-    if (typeof signature !== 'string' || signature.length !== 132 || !isHex(signature, { strict: true })) return false
-    const v = Number.parseInt(signature.slice(130), 16)
-    const recovery = v === 0 || v === 27 ? 0 : v === 1 || v === 28 ? 1 : -1
-    if (recovery < 0) return false
-    const r = BigInt(signature.slice(0, 66))
-    const s = BigInt(`0x${signature.slice(66, 130)}`)
-    if (!Fn.isValidNot0(r) || !Fn.isValidNot0(s)) return false
-    const h = Fn.create(BigInt(digest))
-    const inverse = Fn.inv(s)
-    const R = Point.BASE.multiplyUnsafe(Fn.mul(h, inverse)).add(keyPoint(publicKey).multiplyUnsafe(Fn.mul(r, inverse)))
-    if (R.is0()) return false
-    const { x, y } = R.toAffine()
-    // Recovery rebuilds R from x = r and the parity bit, so both must match exactly (x ≥ n cannot be recovered).
-    return x === r && Number(y & 1n) === recovery
-  } catch {
-    return false
-  }
-}
+// --- verification ----------------------------------------------------------------------------------
 
 /** Whether the client with `publicKey` signed these terms. */
-export function requestSignedBy (request: InferenceRequestTerms, signature: Hex, publicKey: Uint8Array): boolean {
-  return signedBy(inferenceRequestDigest(request), signature, publicKey)
+export function requestSignedBy (request: InferenceRequestTerms, signature: Hex, publicKey: Uint8Array, requestHash?: Uint8Array): boolean {
+  return signedBy(inferenceRequestDigest(request, requestHash), signature, publicKey)
 }
 
 /** Whether the provider with `publicKey` signed this receipt. */
@@ -225,9 +188,9 @@ export function receiptSignedBy (receipt: InferenceReceipt, publicKey: Uint8Arra
 }
 
 /** Whether the provider named in the receipt signed it. */
-export async function providerSigned (receipt: InferenceReceipt): Promise<boolean> {
+export function providerSigned (receipt: InferenceReceipt): boolean {
   try {
-    const provider = await recoverAddress({ hash: hashInferenceReceipt(receipt), signature: receipt.providerSignature })
+    const provider = recoverDigestSigner(hashInferenceReceipt(receipt), receipt.providerSignature)
     return provider.toLowerCase() === receipt.request.provider.toLowerCase()
   } catch {
     return false
@@ -235,11 +198,11 @@ export async function providerSigned (receipt: InferenceReceipt): Promise<boolea
 }
 
 /** Both signatures, from the right parties. */
-export async function verifyInferenceReceipt (receipt: InferenceReceipt): Promise<{ valid: boolean, reason?: string }> {
+export function verifyInferenceReceipt (receipt: InferenceReceipt): { valid: boolean, reason?: string } {
   try {
-    const client = await recoverRequestSigner(receipt.request, receipt.clientSignature)
+    const client = recoverRequestSigner(receipt.request, receipt.clientSignature)
     if (client.toLowerCase() !== receipt.request.client.toLowerCase()) return { valid: false, reason: `the request is signed by ${client}, not by the client ${receipt.request.client}` }
-    const provider = await recoverAddress({ hash: hashInferenceReceipt(receipt), signature: receipt.providerSignature })
+    const provider = recoverDigestSigner(hashInferenceReceipt(receipt), receipt.providerSignature)
     if (provider.toLowerCase() !== receipt.request.provider.toLowerCase()) return { valid: false, reason: `the receipt is signed by ${provider}, not by the provider ${receipt.request.provider}` }
     return { valid: true }
   } catch (err: any) {
@@ -249,19 +212,6 @@ export async function verifyInferenceReceipt (receipt: InferenceReceipt): Promis
 
 const MAX_CACHED_ADDRESSES = 1024
 const peerAddresses = new Map<string, Address>()
-const keyAddresses = new Map<string, Address>()
-
-/** The EVM address of a secp256k1 public key (compressed or not), remembered per key. */
-export function addressOfKey (publicKey: Uint8Array): Address {
-  const id = bytesToHex(publicKey)
-  let found = keyAddresses.get(id)
-  if (found == null) {
-    found = publicKeyToAddress(bytesToHex(Point.fromBytes(publicKey).toBytes(false)))
-    if (keyAddresses.size >= MAX_CACHED_ADDRESSES) keyAddresses.delete(keyAddresses.keys().next().value!)
-    keyAddresses.set(id, found)
-  }
-  return found
-}
 
 /** addressFromPeerId, remembered per peer (it decompresses the key and hashes it). */
 export function addressOfPeer (peer: PeerId): Address {

@@ -1,4 +1,4 @@
-import { addressOfKey, signedBy } from '../../inference/remote/inferenceReceipt.ts'
+import { addressOfKey, signedBy } from '../../identity/secp256k1.ts'
 import { assertVoucher, checkVoucher, hashVoucher, isCanonicalVoucherSignature, voucherDomain, type Channel, type SignedVoucher, type VoucherCheck, type VoucherDomain } from '../paymentChannels.ts'
 import { readContract } from '../write.ts'
 import { getChannel } from './getChannel.ts'
