@@ -17,6 +17,7 @@ import { InvalidInputError } from '../errors.ts'
 import { withCoalescedWrites } from './coalescedTcp.ts'
 import { dhtProtocol } from './constants.ts'
 import { noiseCrypto } from './noiseCrypto.ts'
+import { tuneStreams } from './streamTuning.ts'
 import type { Identity } from '../identity/identity.ts'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { KadDHT } from '@libp2p/kad-dht'
@@ -59,6 +60,7 @@ export interface Network {
  * routing, so a node makes no request to anyone it was not told about.
  */
 export async function createNetwork (parameters: CreateNetworkParameters): Promise<Network> {
+  tuneStreams()
   const peerDiscovery: Array<(components: any) => PeerDiscovery> = []
   if (parameters.mdns) peerDiscovery.push(mdns({ serviceTag: `mycelium-${parameters.network}` }))
   if (parameters.bootstrap.length > 0) peerDiscovery.push(bootstrap({ list: parameters.bootstrap }))
