@@ -21,7 +21,7 @@ import type { Libp2p } from '@libp2p/interface'
 
 const log = logger('inference')
 
-/** Manifests are immutable, so a resolved version is cached by CID; names are looked up every call. */
+/** Manifests are immutable, so a resolved version (and a CID's name) is cached by CID; names are looked up every call. */
 const MAX_CACHED_MANIFESTS = 256
 const TOKEN_DECIMALS = 18
 
@@ -87,18 +87,27 @@ export function createInferenceService (components: InferenceServiceComponents, 
   }
 
   /**
-   * Receipts are filed under the model's name (audits go by name); the provider anchors its copies.
-   * Filed just after the answer has gone out, so storing them adds nothing to a call's latency.
+   * Receipts are filed under the model's name (audits go by name; a manifest CID names one model
+   * for good, so the name is remembered); the provider anchors its copies. The book writes them in
+   * batches, after the answers have gone out.
    */
+  const modelNames = new Map<string, string>()
+  const nameOf = (cid: string): string => {
+    let name = modelNames.get(cid)
+    if (name == null) {
+      name = components.index.byCid(cid)?.name
+      if (name == null) return cid
+      if (modelNames.size >= MAX_CACHED_MANIFESTS) modelNames.delete(modelNames.keys().next().value!)
+      modelNames.set(cid, name)
+    }
+    return name
+  }
   const keepReceipt = (receipt: InferenceReceipt, hash: Hex, anchor: boolean): void => {
-    setImmediate(() => {
-      try {
-        const name = components.index.byCid(receipt.request.model)?.name ?? receipt.request.model
-        components.receipts.keep({ hash, model: name, document: receipt, signature: receipt.providerSignature, anchor })
-      } catch (err: any) {
-        log.error('keeping the receipt of a call to %s failed: %s', receipt.request.model, err.message)
-      }
-    })
+    try {
+      components.receipts.keep({ hash, model: nameOf(receipt.request.model), document: receipt, signature: receipt.providerSignature, anchor })
+    } catch (err: any) {
+      log.error('keeping the receipt of a call to %s failed: %s', receipt.request.model, err.message)
+    }
   }
   const describe = (service: Service): ServedModel => {
     const entry = components.index.byCid(service.cid)

@@ -3,7 +3,7 @@ import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { keccak256, toHex, type Hex } from 'viem'
 import { startTestLedger, type TestLedger } from '../ledger/testHelpers.ts'
-import { ANCHOR_BATCH, ReceiptBook } from './receiptBook.ts'
+import { ANCHOR_BATCH, KEEP_BATCH, KEEP_FLUSH_MS, ReceiptBook } from './receiptBook.ts'
 import type { Ledger } from '../ledger/createLedger.ts'
 
 const MODEL = 'book/model'
@@ -59,7 +59,8 @@ describe('ReceiptBook', () => {
   test('the receipts left pending by a previous run count towards the next batch', async () => {
     const first = open('reopen.sqlite')
     for (let i = 0; i < 60; i++) keep(first, `r${i}`)
-    // Closed without anchoring (as if the process died).
+    await new Promise(resolve => setTimeout(resolve, KEEP_FLUSH_MS * 4))
+    // Closed without anchoring (as if the process died once they were written).
     ;(first as unknown as { db: { close: () => void } }).db.close()
 
     const book = open('reopen.sqlite')
@@ -69,6 +70,20 @@ describe('ReceiptBook', () => {
     keep(book, 'r last')
     await waitForAnchors(book, ANCHOR_BATCH)
     await book.stop()
+  })
+
+  test('kept receipts reach the file within KEEP_FLUSH_MS, or at once when KEEP_BATCH are queued', async () => {
+    const book = open('flush.sqlite')
+    const reader = open('flush.sqlite')
+    for (let i = 0; i < 10; i++) keep(book, `f${i}`, false)
+    assert.equal(book.inferenceOf(MODEL).length, 10, 'the book itself reads what it queued')
+    for (let i = 10; i < 20; i++) keep(book, `f${i}`, false)
+    await new Promise(resolve => setTimeout(resolve, KEEP_FLUSH_MS * 4))
+    assert.equal(reader.inferenceOf(MODEL).length, 20, 'another connection sees them once flushed')
+    for (let i = 20; i < 20 + KEEP_BATCH; i++) keep(book, `f${i}`, false)
+    assert.equal(reader.inferenceOf(MODEL).length, 20 + KEEP_BATCH, 'a full batch is written at once')
+    await book.stop()
+    await reader.stop()
   })
 
   test('usage receipts count too, and stop anchors what is pending', async () => {

@@ -12,6 +12,13 @@ const log = logger('market:receipts')
 /** A batch is anchored once it holds this many receipts, or after ANCHOR_INTERVAL_MS, whichever comes first. */
 export const ANCHOR_BATCH = 100
 export const ANCHOR_INTERVAL_MS = 10_000
+/**
+ * Kept receipts (one per inference call) are written in one transaction per KEEP_FLUSH_MS or
+ * KEEP_BATCH receipts: a row at a time costs a dozen syscalls per call. A crash loses at most the
+ * receipts of the last KEEP_FLUSH_MS (the other side holds its own copy of each).
+ */
+export const KEEP_FLUSH_MS = 25
+export const KEEP_BATCH = 256
 
 export interface StoredReceipt {
   hash: Hex
@@ -49,6 +56,8 @@ export class ReceiptBook {
    * (instead of a count over the whole backlog per receipt), and recounted after each anchoring.
    */
   private pending: number
+  private readonly toKeep: Array<{ hash: Hex, model: string, document: unknown, signature: Hex, anchor: boolean }> = []
+  private keepTimer: NodeJS.Timeout | undefined
 
   constructor ({ file, account, ledger }: { file: string, account: LocalAccount, ledger: Ledger }) {
     this.account = account
@@ -81,6 +90,7 @@ export class ReceiptBook {
   /** Anchors what is pending, then closes the book. */
   async stop (): Promise<void> {
     clearInterval(this.timer)
+    this.flushKept()
     await this.anchor()
     this.db.close()
   }
@@ -106,20 +116,49 @@ export class ReceiptBook {
    * Keeps a receipt signed elsewhere (an inference receipt): the provider anchors its copy, the
    * client keeps its own as evidence.
    */
-  keep ({ hash, model, document, signature, anchor }: { hash: Hex, model: string, document: unknown, signature: Hex, anchor: boolean }): void {
-    const { changes } = this.insertKept.run(hash, model, toJson(document), signature, 'inference', anchor ? 1 : 0)
-    // A receipt already kept is ignored, and not counted twice.
-    if (anchor && changes > 0 && ++this.pending >= ANCHOR_BATCH) void this.anchor()
+  keep (receipt: { hash: Hex, model: string, document: unknown, signature: Hex, anchor: boolean }): void {
+    this.toKeep.push(receipt)
+    if (this.toKeep.length >= KEEP_BATCH) this.flushKept()
+    else if (this.keepTimer == null) {
+      this.keepTimer = setTimeout(() => { this.flushKept() }, KEEP_FLUSH_MS)
+      this.keepTimer.unref()
+    }
+  }
+
+  /** Writes the receipts `keep` queued, in one transaction; every read flushes first. */
+  private flushKept (): void {
+    clearTimeout(this.keepTimer)
+    this.keepTimer = undefined
+    if (this.toKeep.length === 0 || !this.db.isOpen) return
+    const batch = this.toKeep.splice(0)
+    let anchored = 0
+    try {
+      this.db.exec('BEGIN')
+      for (const { hash, model, document, signature, anchor } of batch) {
+        const { changes } = this.insertKept.run(hash, model, toJson(document), signature, 'inference', anchor ? 1 : 0)
+        // A receipt already kept is ignored, and not counted twice.
+        if (anchor && changes > 0) anchored++
+      }
+      this.db.exec('COMMIT')
+    } catch (err: any) {
+      if (this.db.isTransaction) this.db.exec('ROLLBACK')
+      log.error('keeping %d receipts failed: %s', batch.length, err.message)
+      return
+    }
+    this.pending += anchored
+    if (anchored > 0 && this.pending >= ANCHOR_BATCH) void this.anchor()
   }
 
   /** The stored document of a receipt (usage or inference), as JSON. */
   document (hash: string): { kind: string, document: unknown, signature: Hex, anchorId?: string, proof?: Hex[] } | undefined {
+    this.flushKept()
     const row = this.db.prepare('SELECT * FROM receipts WHERE hash = ?').get(hash.toLowerCase()) as (Row & { kind: string }) | undefined
     if (row == null) return undefined
     return { kind: row.kind, document: JSON.parse(row.receipt), signature: row.signature, ...(row.anchor_id != null ? { anchorId: row.anchor_id, proof: JSON.parse(row.proof ?? '[]') } : {}) }
   }
 
   get (hash: string): StoredReceipt | undefined {
+    this.flushKept()
     const row = this.db.prepare('SELECT * FROM receipts WHERE hash = ?').get(hash.toLowerCase()) as Row | undefined
     return row != null ? toStored(row) : undefined
   }
@@ -131,6 +170,7 @@ export class ReceiptBook {
 
   /** Hashes of the inference receipts kept for a model (by manifest CID or name). */
   inferenceOf (model: string): Array<{ hash: Hex, anchorId?: string }> {
+    this.flushKept()
     return (this.db.prepare("SELECT hash, anchor_id FROM receipts WHERE model = ? AND kind = 'inference' ORDER BY rowid").all(model) as Array<{ hash: Hex, anchor_id: string | null }>)
       .map(row => ({ hash: row.hash, ...(row.anchor_id != null ? { anchorId: row.anchor_id } : {}) }))
   }
@@ -138,6 +178,7 @@ export class ReceiptBook {
   /** Anchors every pending receipt, one batch (one transaction) per model. */
   async anchor (): Promise<void> {
     if (this.anchoring != null) return await this.anchoring
+    this.flushKept()
     const run = (async () => {
       try {
         const rows = this.db.prepare('SELECT hash, model FROM receipts WHERE anchor_id IS NULL AND to_anchor = 1 ORDER BY rowid').all() as Array<{ hash: Hex, model: string }>
