@@ -1,4 +1,4 @@
-import { lpStream } from '@libp2p/utils'
+import { lengthPrefixedStream } from '../../net/lengthPrefixed.ts'
 import { toMultiaddrs } from '../../net/announce/announcer.ts'
 import { logger } from '../../utils/logger.ts'
 import { FL_MAX_INBOUND_STREAMS, FL_PROTOCOL, FL_STREAM_TIMEOUT_MS, flTopic, MAX_FL_MESSAGE_BYTES } from './constants.ts'
@@ -109,7 +109,7 @@ export class FlMessenger {
     const signal = AbortSignal.any([AbortSignal.timeout(FL_STREAM_TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])])
     const stream = await this.components.libp2p.dialProtocol(peer, FL_PROTOCOL, { signal })
     try {
-      const lp = lpStream(stream, { maxDataLength: MAX_FL_MESSAGE_BYTES })
+      const lp = lengthPrefixedStream(stream, { maxDataLength: MAX_FL_MESSAGE_BYTES })
       await lp.write(encodeMessage(message), { signal })
       const response = decodeResponse((await lp.read({ signal })).subarray())
       await stream.close({ signal })
@@ -121,7 +121,7 @@ export class FlMessenger {
   }
 
   private async serve (stream: Stream, connection: Connection): Promise<void> {
-    const lp = lpStream(stream, { maxDataLength: MAX_FL_MESSAGE_BYTES })
+    const lp = lengthPrefixedStream(stream, { maxDataLength: MAX_FL_MESSAGE_BYTES })
     const signal = AbortSignal.timeout(FL_STREAM_TIMEOUT_MS)
     const request = decodeRequest((await lp.read({ signal })).subarray())
     let response: FlResponse

@@ -1,4 +1,4 @@
-import { lpStream } from '@libp2p/utils'
+import { lengthPrefixedStream } from '../../net/lengthPrefixed.ts'
 import { concatBytes } from '../../utils/bytes.ts'
 import { BaseError } from '../../errors.ts'
 import { MalformedMessageError } from '../../net/fetch/messages.ts'
@@ -36,7 +36,7 @@ export interface RemoteCallParameters extends RemoteInferParameters {
   payment?: (terms: InferenceRequestTerms) => Promise<WirePayment | undefined>
 }
 
-type LengthPrefixedStream = ReturnType<typeof lpStream>
+type LengthPrefixedStream = ReturnType<typeof lengthPrefixedStream>
 
 /** A stream to a provider with its reader (a stream's reader keeps what it buffered, so it goes with the stream). */
 interface CallStream {
@@ -147,7 +147,7 @@ async function sendAndReceive (libp2p: Pick<Libp2p, 'dialProtocol'>, peer: PeerI
 
 async function openStream (libp2p: Pick<Libp2p, 'dialProtocol'>, peer: PeerId, signal: AbortSignal): Promise<CallStream> {
   const stream = await libp2p.dialProtocol(peer, [INFER_STREAMS_PROTOCOL, INFER_PROTOCOL], { signal })
-  return { stream, lp: lpStream(stream, { maxDataLength: INFER_MAX_RESPONSE_BYTES }), several: stream.protocol === INFER_STREAMS_PROTOCOL }
+  return { stream, lp: lengthPrefixedStream(stream, { maxDataLength: INFER_MAX_RESPONSE_BYTES }), several: stream.protocol === INFER_STREAMS_PROTOCOL }
 }
 
 /**

@@ -1,4 +1,4 @@
-import { lpStream } from '@libp2p/utils'
+import { lengthPrefixedStream } from '../../net/lengthPrefixed.ts'
 import { concatBytes } from '../../utils/bytes.ts'
 import { BaseError, InvalidInputError } from '../../errors.ts'
 import { addressOfPeer, hashPayload, requestSignedBy, requestStructHash, signReceipt, type InferenceReceipt, type InferenceRequestTerms } from './inferenceReceipt.ts'
@@ -66,7 +66,7 @@ export async function registerInferHandler (libp2p: Pick<Libp2p, 'handle'>, comp
  * until the client ends the stream or leaves it idle for INFER_STREAM_IDLE_MS.
  */
 async function serve (stream: Stream, peer: PeerId, components: InferServerComponents, gates: Map<string, Gate>, several: boolean): Promise<void> {
-  const lp = lpStream(stream, { maxDataLength: INFER_MAX_REQUEST_BYTES })
+  const lp = lengthPrefixedStream(stream, { maxDataLength: INFER_MAX_REQUEST_BYTES })
   for (let first = true; ; first = false) {
     if (!first && !several) {
       await stream.close()
@@ -102,7 +102,7 @@ async function serve (stream: Stream, peer: PeerId, components: InferServerCompo
   }
 }
 
-async function answer (lp: ReturnType<typeof lpStream>, envelope: InferEnvelope, binary: Uint8Array, peer: PeerId, components: InferServerComponents, gates: Map<string, Gate>): Promise<void> {
+async function answer (lp: ReturnType<typeof lengthPrefixedStream>, envelope: InferEnvelope, binary: Uint8Array, peer: PeerId, components: InferServerComponents, gates: Map<string, Gate>): Promise<void> {
   const reply = async (message: InferReply, data: Uint8Array[] = []): Promise<void> => {
     await lp.writeV([encodeJson(message), concatBytes(data)])
   }

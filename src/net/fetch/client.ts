@@ -1,4 +1,4 @@
-import { lpStream } from '@libp2p/utils'
+import { lengthPrefixedStream } from '../lengthPrefixed.ts'
 import { blockMatches, type BlockBytes } from '../../storage/blockstore.ts'
 import { BaseError } from '../../errors.ts'
 import { FETCH_IDLE_TIMEOUT_MS, FETCH_PROTOCOL, HAVE_TIMEOUT_MS, MAX_BLOCK_BYTES, MAX_FETCH_REQUEST_BYTES } from '../constants.ts'
@@ -53,7 +53,7 @@ export async function requestBlocks (
   try {
     // yamux grants window as data arrives, so nothing slows the sender down: the read buffer must hold
     // everything this request can bring while blocks are verified and stored.
-    const lp = lpStream(stream, { maxDataLength: MAX_BLOCK_BYTES + 1, maxBufferSize: cids.length * (MAX_BLOCK_BYTES + 16) })
+    const lp = lengthPrefixedStream(stream, { maxDataLength: MAX_BLOCK_BYTES + 1, maxBufferSize: cids.length * (MAX_BLOCK_BYTES + 16) })
     await lp.write(encodeRequest({ op: 'get', cids }), { signal: idle.signal })
     for (const cid of cids) {
       const frame = await lp.read({ signal: idle.signal })
@@ -82,7 +82,7 @@ async function requestJson<T> ({ libp2p }: FetchClientComponents, peer: PeerId, 
   const signal = AbortSignal.any([AbortSignal.timeout(HAVE_TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])])
   const stream = await libp2p.dialProtocol(peer, FETCH_PROTOCOL, { signal })
   try {
-    const lp = lpStream(stream, { maxDataLength: MAX_FETCH_REQUEST_BYTES })
+    const lp = lengthPrefixedStream(stream, { maxDataLength: MAX_FETCH_REQUEST_BYTES })
     await lp.write(encodeRequest(request), { signal })
     const response = decodeJson<T>((await lp.read({ signal })).subarray())
     await stream.close({ signal })

@@ -1,4 +1,4 @@
-import { lpStream } from '@libp2p/utils'
+import { lengthPrefixedStream } from '../lengthPrefixed.ts'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { logger } from '../../utils/logger.ts'
 import { FETCH_MAX_INBOUND_STREAMS, FETCH_MAX_OUTBOUND_STREAMS, FETCH_PROTOCOL, FETCH_REQUEST_TIMEOUT_MS, MAX_BLOCK_BYTES, MAX_FETCH_REQUEST_BYTES } from '../constants.ts'
@@ -40,7 +40,7 @@ export async function registerFetchHandler (libp2p: Pick<Libp2p, 'handle'>, comp
 }
 
 async function serve (stream: Stream, peer: PeerId, { store, canServe, resolveName, rateLimiter, onServed }: FetchServerComponents): Promise<void> {
-  const lp = lpStream(stream, { maxDataLength: MAX_FETCH_REQUEST_BYTES })
+  const lp = lengthPrefixedStream(stream, { maxDataLength: MAX_FETCH_REQUEST_BYTES })
   const request = decodeRequest((await lp.read({ signal: AbortSignal.timeout(FETCH_REQUEST_TIMEOUT_MS) })).subarray())
   const allowed = async (cid: CID): Promise<boolean> => canServe == null || await canServe(peer, cid)
   if (request.op === 'have') {
