@@ -118,8 +118,24 @@ export async function startTestDaemon (options: StartDaemonOptions = {}): Promis
     },
     async cleanup () {
       await daemon.kill()
+      // A daemon killed mid-round leaves its external trainer (its own process group) running.
+      await killProcessesMentioning(home)
       await fs.rm(home, { recursive: true, force: true })
     }
   }
   return daemon
+}
+
+/** Kills every process whose command line names `text` (Linux; elsewhere nothing to scan). */
+async function killProcessesMentioning (text: string): Promise<void> {
+  const entries = await fs.readdir('/proc').catch(() => [] as string[])
+  await Promise.all(entries.filter(entry => /^\d+$/.test(entry) && Number(entry) !== process.pid).map(async entry => {
+    const commandLine = await fs.readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')
+    if (!commandLine.includes(text)) return
+    try {
+      process.kill(Number(entry), 'SIGKILL')
+    } catch {
+      // Gone meanwhile.
+    }
+  }))
 }
