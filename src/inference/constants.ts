@@ -24,6 +24,10 @@ export const MAX_TENSOR_RANK = 32
  */
 export const MAX_JSON_BODY_BYTES = 4 * MAX_INPUT_BYTES
 
+/** Binary request bodies up to this size are read into reused buffers, at most this many kept (see BodyBufferPool). */
+export const INFER_BODY_POOL_MAX_BYTES = 16 * 1024 * 1024
+export const INFER_BODY_POOL_BUFFERS = 4
+
 /** Default memory budget of the session cache (estimated bytes of every loaded session). */
 export const DEFAULT_SESSION_BUDGET_BYTES = 1 * GiB
 
