@@ -20,7 +20,7 @@ import { validateArchitecture } from '../training/architecture.ts'
 import { exportOnnx } from '../training/exportOnnx.ts'
 import { runExternalTrainer } from '../training/externalTrainer.ts'
 import { loadLocalData, type Dataset } from '../training/data.ts'
-import { evaluate, trainLocal } from '../training/trainer.ts'
+import type * as Trainer from '../training/trainer.ts'
 import { aggregateRound } from './aggregateRound.ts'
 import { FL_FETCH_TIMEOUT_MS, FL_MAX_BACKOFF_MS, FL_MAX_CONSECUTIVE_ERRORS, FL_PAYOUT_GRACE_MS, FL_POLL_MS, FL_POLLS_PER_ROUND, FL_MAX_POLL_MS, FL_UPDATE_HEADER_ALLOWANCE_BYTES, MAX_TASK_SPEC_BYTES } from './constants.ts'
 import { decodeGlobal, encodeGlobal, type GlobalModel } from './globalFile.ts'
@@ -309,6 +309,7 @@ export class JobRunner {
     }
     const started = performance.now()
     this.data ??= await loadLocalData(settings.dataDir, settings.dataOptions)
+    const { trainLocal } = await loadTrainer()
     const result = await trainLocal({ architecture: spec.architecture, globalWeights: global, data: this.data, epochs: spec.training.epochs, batchSize: spec.training.batchSize, learningRate: spec.training.learningRate, optimizer: spec.training.optimizer, proximalMu: spec.training.proximalMu, seed, signal: this.signal })
     return { weights: result.weights, numExamples: result.numExamples, training: { loss: result.metrics.loss, accuracy: result.metrics.accuracy, durationMs: Math.round(performance.now() - started) } }
   }
@@ -422,6 +423,7 @@ export class JobRunner {
     if (settings.validationDir != null && round.aggregateCid != null) {
       this.data ??= await loadLocalData(settings.validationDir, settings.validationOptions)
       const bytes = await readJobFile(this.components, round.aggregateCid, { maxBytes: this.maxGlobalBytes(spec), label: `fl job ${this.jobId} aggregate ${round.round}`, signal: this.signal })
+      const { evaluate } = await loadTrainer()
       const evaluation = await evaluate({ architecture: spec.architecture, weights: decodeGlobal(bytes).weights, data: this.data })
       record.metrics = { accuracy: evaluation.accuracy, loss: evaluation.loss, samples: evaluation.numExamples }
       for (const [name, value] of [['accuracy', evaluation.accuracy], ['loss', evaluation.loss]] as const) {
@@ -555,4 +557,9 @@ async function ignoreRevert<T> (promise: Promise<T>, ...errorNames: string[]): P
     if (isRevert(err, ...errorNames)) return undefined
     throw err
   }
+}
+
+/** The built-in trainer loads tfjs (some 13 MB of heap, 0.1 s): only nodes that train or evaluate pay for it. */
+async function loadTrainer (): Promise<typeof Trainer> {
+  return await import('../training/trainer.ts')
 }

@@ -4,16 +4,15 @@ import * as tf from '@tensorflow/tfjs'
 import { IncompatibleWeightsError } from '../tensors.ts'
 import {
   InvalidArchitectureError,
-  buildModel,
   checkWeightsFor,
   describeArchitecture,
-  getModelWeights,
   initialWeights,
   parseArchitecture,
   validateArchitecture,
   type ArchitectureSpec
 } from './architecture.ts'
 import { ensureBackend } from './backend.ts'
+import { buildModel, getModelWeights } from './tfModel.ts'
 
 const MLP: ArchitectureSpec = { input: { shape: [784] }, layers: [{ type: 'dense', units: 128, activation: 'relu' }], output: { classes: 10 } }
 const CNN: ArchitectureSpec = {

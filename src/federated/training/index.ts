@@ -5,16 +5,14 @@
 export {
   ARCHITECTURE_LIMITS,
   InvalidArchitectureError,
-  buildModel,
   checkWeightsFor,
   describeArchitecture,
-  getModelWeights,
   initialWeights,
   isArchitecture,
   parseArchitecture,
-  setModelWeights,
   validateArchitecture
 } from './architecture.ts'
+export { buildModel, getModelWeights, modelVariables, setModelWeights } from './tfModel.ts'
 export type { Activation, Architecture, ArchitectureSpec, LayerSpec, ParameterSpec, ResolvedLayer } from './architecture.ts'
 export { ensureBackend } from './backend.ts'
 export type { TrainingBackend } from './backend.ts'
