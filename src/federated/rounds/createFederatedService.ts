@@ -13,6 +13,7 @@ import { readModelFileBytes } from '../../registry/readModelFile.ts'
 import { logger } from '../../utils/logger.ts'
 import { parseArchitecture, validateArchitecture, type ArchitectureSpec } from '../training/architecture.ts'
 import { featureSize, loadLocalData, type LocalDataOptions } from '../training/data.ts'
+import { reapOrphanedTrainers } from '../training/externalTrainer.ts'
 import { MAX_TASK_SPEC_BYTES } from './constants.ts'
 import { FlMessenger } from './flMessenger.ts'
 import { readJobFile, storeJobFile } from './jobFiles.ts'
@@ -134,6 +135,8 @@ export class FederatedService {
   }
 
   async start (): Promise<void> {
+    const orphans = await reapOrphanedTrainers(this.components.tmpDir)
+    if (orphans.length > 0) log('killed %d trainer processes a previous run left behind: %s', orphans.length, orphans.join(', '))
     this.messenger = new FlMessenger({
       libp2p: this.components.libp2p(),
       pubsub: this.components.pubsub(),

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process'
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, readFileSync } from 'node:fs'
@@ -11,6 +12,7 @@ import {
   ExternalTrainerError,
   TRAINER_PROTOCOL,
   TrainerOutputError,
+  reapOrphanedTrainers,
   runExternalTrainer,
   type RunExternalTrainerOptions,
   type TrainerConfigFile
@@ -135,6 +137,30 @@ describe('external trainer protocol', () => {
     const controller = new AbortController()
     setTimeout(() => controller.abort(), 500)
     await assert.rejects(runExternalTrainer(options('sleep', { signal: controller.signal })), { name: 'AbortError' })
+  })
+
+  it('kills, on the next start, the trainers a node killed outright left running — only its own', { skip: process.platform !== 'linux' }, async () => {
+    const home = path.join(tmp, 'home-tmp')
+    const elsewhere = path.join(tmp, 'home-tmp-other')
+    const orphan = (workDir: string): number => {
+      const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { detached: true, stdio: 'ignore', env: { ...process.env, MYC_TRAINER_WORKDIR: workDir } })
+      child.unref()
+      return child.pid!
+    }
+    const ours = orphan(path.join(home, 'fl-3-2'))
+    const theirs = orphan(path.join(elsewhere, 'fl-3-2'))
+    try {
+      for (let i = 0; i < 50 && readFileSync(`/proc/${theirs}/environ`, 'utf8').length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+      const killed = await reapOrphanedTrainers(home)
+      assert.deepEqual(killed, [ours])
+      for (let i = 0; i < 50 && alive(ours); i++) await new Promise((resolve) => setTimeout(resolve, 20))
+      assert.equal(alive(ours), false, 'the orphan under this home is gone')
+      assert.equal(alive(theirs), true, 'a trainer of another home (a prefix of its path, too) is left alone')
+    } finally {
+      for (const pid of [ours, theirs]) {
+        try { process.kill(pid, 'SIGKILL') } catch { /* gone */ }
+      }
+    }
   })
 
   it('validates its own inputs', async () => {

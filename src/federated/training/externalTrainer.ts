@@ -16,7 +16,7 @@
  *    whole process group if it outlives the timeout or the round is aborted.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { BaseError, InvalidInputError, type BaseErrorParameters } from '../../errors.ts'
@@ -439,6 +439,33 @@ function trackGroup (pid: number): void {
       }
     }
   })
+}
+
+/**
+ * Kills the trainers a previous run of this node left behind: a node killed outright (SIGKILL, a
+ * crash, power loss) cannot kill its trainers' groups, and a trainer that never finishes would run
+ * for ever. Called before the node starts any trainer of its own, so every process whose
+ * MYC_TRAINER_WORKDIR lies under `workRoot` is such an orphan. Linux only (it reads /proc); elsewhere
+ * nothing is done. Returns the pids it killed.
+ */
+export async function reapOrphanedTrainers (workRoot: string): Promise<number[]> {
+  if (process.platform !== 'linux') return []
+  const root = path.resolve(workRoot) + path.sep
+  const marker = 'MYC_TRAINER_WORKDIR='
+  const killed: number[] = []
+  const entries = await readdir('/proc').catch(() => [] as string[])
+  await Promise.all(entries.filter(entry => /^\d+$/.test(entry) && Number(entry) !== process.pid).map(async entry => {
+    const environment = await readFile(`/proc/${entry}/environ`, 'utf8').catch(() => '')
+    const variable = environment.split('\0').find(line => line.startsWith(marker))
+    if (variable == null || !(path.resolve(variable.slice(marker.length)) + path.sep).startsWith(root)) return
+    try {
+      process.kill(Number(entry), 'SIGKILL')
+      killed.push(Number(entry))
+    } catch {
+      // Gone meanwhile.
+    }
+  }))
+  return killed
 }
 
 class OutputTail {
