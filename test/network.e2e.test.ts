@@ -154,6 +154,7 @@ describe('peer-to-peer network', () => {
     assert.ok(Date.now() - started < 20_000)
     assert.notEqual(result.code, 0)
     assert.match(result.stderr, /No provider could supply/)
+    assert.ok(result.stderr.includes(`${b.peerId} does not have it`), `the error says which peers were asked: ${result.stderr}`)
     assert.deepEqual(await a.json(['ls']), [])
     const unknownName = await a.cli(['pull', 'nobody/has-this'])
     assert.notEqual(unknownName.code, 0)

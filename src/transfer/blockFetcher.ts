@@ -66,6 +66,8 @@ export class BlockFetcher {
   private readonly queue: WantedBlock[] = []
   private readonly pending = new Set<string>()
   private readonly reasons: string[] = []
+  /** Peers asked during discovery that did not confirm, and why (the latest answer of each). */
+  private readonly unconfirmed = new Map<string, string>()
   private readonly onEvent: (event: FetcherEvent) => void
   private readonly signal: AbortSignal | undefined
   private wake: (() => void) | undefined
@@ -97,13 +99,14 @@ export class BlockFetcher {
    * Runs provider discovery in the background: rounds of `find` until a provider is found or
    * `patienceMs` is spent (a peer may answer slowly, announce late or appear on the DHT later).
    */
-  discover (find: () => AsyncIterable<PeerId>, patienceMs: number): void {
+  discover (find: (onUnconfirmed: (peer: PeerId, why: string) => void) => AsyncIterable<PeerId>, patienceMs: number): void {
     const deadline = Date.now() + patienceMs
+    const unconfirmed = (peer: PeerId, why: string): void => { this.unconfirmed.set(peer.toString(), why) }
     void (async () => {
       try {
         do {
           try {
-            for await (const peer of find()) this.addPeer(peer)
+            for await (const peer of find(unconfirmed)) this.addPeer(peer)
           } catch {
             // A failed round only means fewer providers.
           }
@@ -119,7 +122,7 @@ export class BlockFetcher {
         await new Promise(resolve => setTimeout(resolve, REDISCOVERY_MS))
         if (this.finished || this.aborted()) break
         try {
-          for await (const peer of find()) this.addPeer(peer)
+          for await (const peer of find(unconfirmed)) this.addPeer(peer)
         } catch {
           // Fewer providers, nothing worse.
         }
@@ -155,13 +158,13 @@ export class BlockFetcher {
       this.signal?.throwIfAborted()
       if (this.failure != null) throw this.failure
       if (this.discoveryDone && (this.activePeers === 0 || this.everyoneRefuses())) {
-        throw new NoProvidersError(this.pending.size, Date.now() - lastProgress, this.reasons.length > 0 ? this.reasons.slice(-5) : ['no peer has it'])
+        throw new NoProvidersError(this.pending.size, Date.now() - lastProgress, this.whyNot())
       }
       if (this.pending.size !== lastPending) {
         lastPending = this.pending.size
         lastProgress = Date.now()
       } else if (Date.now() - lastProgress > timeoutMs) {
-        throw new NoProvidersError(this.pending.size, timeoutMs, this.reasons.slice(-5))
+        throw new NoProvidersError(this.pending.size, timeoutMs, this.whyNot())
       }
       await new Promise<void>(resolve => {
         this.wake = resolve
@@ -242,6 +245,13 @@ export class BlockFetcher {
   }
 
   /** Nothing in flight and every remaining block refused by every provider: waiting cannot help. */
+  /** Why blocks are missing: what providers did, else the peers asked that did not confirm, else that none was found. */
+  private whyNot (): string[] {
+    if (this.reasons.length > 0) return this.reasons.slice(-5)
+    if (this.unconfirmed.size === 0) return ['no connected peer, announcer or DHT provider has it']
+    return [...this.unconfirmed].slice(-5).map(([peer, why]) => `${peer} ${why}`)
+  }
+
   private everyoneRefuses (): boolean {
     if (this.queue.length !== this.pending.size) return false
     const active = [...this.peers.values()].filter(state => !state.dropped)

@@ -11,7 +11,7 @@ import type { CID } from 'multiformats/cid'
 export interface FetchFileParameters extends AbortOptions {
   /** Root of a UnixFS file DAG (dag-pb), or a raw block for a one-chunk file. */
   root: CID
-  findProviders: () => AsyncIterable<PeerId>
+  findProviders: (onUnconfirmed: (peer: PeerId, why: string) => void) => AsyncIterable<PeerId>
   /** How long the transfer may go without any progress before it fails. */
   timeoutMs: number
   /** Refuse files larger than this, before fetching their data (the root block declares the size). */

@@ -22,7 +22,7 @@ export interface FetchVersionComponents extends BlockFetcherComponents {
 export interface FetchVersionParameters extends AbortOptions {
   root: CID
   /** One round of provider discovery; rounds repeat while none is found (within the timeout). */
-  findProviders: () => AsyncIterable<PeerId>
+  findProviders: (onUnconfirmed: (peer: PeerId, why: string) => void) => AsyncIterable<PeerId>
   /** How long the transfer may go without any progress before it fails. */
   timeoutMs: number
   onProgress?: (event: TransferProgress) => void

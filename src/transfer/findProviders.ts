@@ -12,12 +12,17 @@ export interface FindProvidersComponents {
   announcer?: Pick<Announcer, 'providersOf'>
 }
 
+export interface FindProvidersOptions extends AbortOptions {
+  /** A peer that was asked and did not confirm (said no, or failed to answer): why, for the error a failed fetch reports. */
+  onUnconfirmed?: (peer: PeerId, why: string) => void
+}
+
 /**
  * Every peer that can serve `cid`, as soon as it is known: connected peers that say they have it,
  * peers that announced it on gossipsub, and providers found on the DHT. A peer is yielded only
  * once it confirmed it has the CID over the fetch protocol.
  */
-export async function * findProviders (components: FindProvidersComponents, cid: CID, options: AbortOptions = {}): AsyncGenerator<PeerId> {
+export async function * findProviders (components: FindProvidersComponents, cid: CID, options: FindProvidersOptions = {}): AsyncGenerator<PeerId> {
   const { libp2p } = components
   const found: PeerId[] = []
   const asked = new Set<string>([libp2p.peerId.toString()])
@@ -33,9 +38,12 @@ export async function * findProviders (components: FindProvidersComponents, cid:
       if (have) {
         found.push(peer)
         wake?.()
+      } else {
+        options.onUnconfirmed?.(peer, 'does not have it')
       }
     } catch (err: any) {
       log('%p cannot be asked for %c: %s', peer, cid, err.message)
+      if (options.signal?.aborted !== true) options.onUnconfirmed?.(peer, `could not be asked whether it has it: ${err.message}`)
     }
   }
   const source = async (run: () => Promise<void>): Promise<void> => {
