@@ -1,11 +1,10 @@
 import { privateKeyFromRaw, publicKeyFromRaw } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { secp256k1 } from '@noble/curves/secp256k1.js'
-import { keccak_256 as keccak256 } from '@noble/hashes/sha3.js'
-import { bytesToHex, getAddress, type Address, type Hex } from 'viem'
+import type { Address, Hex } from 'viem'
 import type { PrivateKeyAccount } from 'viem/accounts'
 import { InvalidInputError } from '../errors.ts'
-import { fastPrivateKeyAccount } from './secp256k1.ts'
+import { addressOfKey, fastPrivateKeyAccount } from './secp256k1.ts'
 import type { PeerId, Secp256k1PrivateKey } from '@libp2p/interface'
 
 /**
@@ -31,19 +30,13 @@ export function generatePrivateKey (): Uint8Array {
   return secp256k1.utils.randomSecretKey()
 }
 
-export function addressFromPublicKey (compressedOrUncompressed: Uint8Array): Address {
-  const uncompressed = secp256k1.Point.fromBytes(compressedOrUncompressed).toBytes(false)
-  const hash = keccak256(uncompressed.subarray(1))
-  return getAddress(bytesToHex(hash.subarray(12)))
-}
-
 /** The EVM address of a secp256k1 PeerId; throws for other key types (they have no address). */
 export function addressFromPeerId (peerId: PeerId | string): Address {
   const id = typeof peerId === 'string' ? peerIdFromString(peerId) : peerId
   if (id.type !== 'secp256k1' || id.publicKey == null) {
     throw new InvalidInputError(`Peer ${id.toString()} uses a ${id.type} key; only secp256k1 peers have an EVM address.`)
   }
-  return addressFromPublicKey(id.publicKey.raw)
+  return addressOfKey(id.publicKey.raw)
 }
 
 export function peerIdFromPublicKeyHex (publicKey: Hex): PeerId {

@@ -1,3 +1,4 @@
+import { addressFromPeerId } from '../../identity/identity.ts'
 import { lengthPrefixedStream } from '../../net/lengthPrefixed.ts'
 import { concatBytes } from '../../utils/bytes.ts'
 import { BaseError } from '../../errors.ts'
@@ -6,7 +7,7 @@ import { decodeOipResponse, encodeOipRequest } from '../codecs/oip.ts'
 import { Deadline } from './deadline.ts'
 import { INFER_IDLE_STREAMS_PER_PEER, INFER_MAX_RESPONSE_BYTES, INFER_PROTOCOL, INFER_REQUEST_TIMEOUT_MS, INFER_STREAM_REUSE_MS, INFER_STREAMS_PROTOCOL } from '../constants.ts'
 import { signedBy } from '../../identity/secp256k1.ts'
-import { addressOfPeer, hashInferenceReceipt, hashPayload, newNonce, requestStructHash, signRequest, type InferenceReceipt, type InferenceRequestTerms } from './inferenceReceipt.ts'
+import { hashInferenceReceipt, hashPayload, newNonce, requestStructHash, signRequest, type InferenceReceipt, type InferenceRequestTerms } from './inferenceReceipt.ts'
 import { encodeJson, type InferEnvelope, type InferReply, type ServiceInfo, type WirePayment } from './messages.ts'
 import type { Hex, LocalAccount } from 'viem'
 import type { Tensor } from '../tensor.ts'
@@ -163,7 +164,7 @@ export async function requestRemoteInference (libp2p: Pick<Libp2p, 'dialProtocol
     price,
     nonce: newNonce(),
     client: account.address,
-    provider: addressOfPeer(peer)
+    provider: addressFromPeerId(peer)
   }
   const requestHash = requestStructHash(terms)
   const clientSignature = await signRequest(account, terms, requestHash)

@@ -1,7 +1,8 @@
+import { addressFromPeerId } from '../../identity/identity.ts'
 import { lengthPrefixedStream } from '../../net/lengthPrefixed.ts'
 import { concatBytes } from '../../utils/bytes.ts'
 import { BaseError, InvalidInputError } from '../../errors.ts'
-import { addressOfPeer, hashPayload, requestSignedBy, requestStructHash, signReceipt, type InferenceReceipt, type InferenceRequestTerms } from './inferenceReceipt.ts'
+import { hashPayload, requestSignedBy, requestStructHash, signReceipt, type InferenceReceipt, type InferenceRequestTerms } from './inferenceReceipt.ts'
 import { logger } from '../../utils/logger.ts'
 import { decodeOipRequest, encodeOipError, encodeOipResponse } from '../codecs/oip.ts'
 import { INFER_MAX_QUEUED, INFER_MAX_REQUEST_BYTES, INFER_PROTOCOL, INFER_READ_TIMEOUT_MS, INFER_STREAM_IDLE_MS, INFER_STREAMS_PROTOCOL } from '../constants.ts'
@@ -159,7 +160,7 @@ function checkTerms (envelope: Extract<InferEnvelope, { op: 'infer' }>, binary: 
   const bad = (why: string): never => { throw new InvalidInputError(`Invalid request terms: ${why}.`, { code: 'INVALID_TERMS' }) }
   if (terms.model !== envelope.model) bad('they name another model')
   if (terms.provider.toLowerCase() !== provider.toLowerCase()) bad('they name another provider')
-  if (peer.type !== 'secp256k1' || terms.client.toLowerCase() !== addressOfPeer(peer).toLowerCase()) bad('the client is not the peer that sent them')
+  if (peer.type !== 'secp256k1' || terms.client.toLowerCase() !== addressFromPeerId(peer).toLowerCase()) bad('the client is not the peer that sent them')
   if (terms.inputHash !== hashPayload([encodeJson(envelope.request), binary])) bad('the input hash does not match the request')
   if (terms.price < BigInt(service.price)) throw new PaymentRequiredError(`The price is ${service.price} per call; the terms offer ${terms.price}.`)
   // The signer must be the client, which is the peer: checked against the peer's key (no recovery needed).

@@ -1,15 +1,12 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { bytesToHex, hashTypedData, hexToBytes, type Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { addressFromPeerId } from '../../identity/identity.ts'
 import { fastPrivateKeyAccount } from '../../identity/secp256k1.ts'
 import { RECEIPT_DOMAIN } from '../../ledger/receipts.ts'
 import {
-  addressOfPeer, hashInferenceReceipt, inferenceRequestDigest, INFERENCE_RECEIPT_TYPES, newNonce, providerSigned, receiptSignedBy,
+  hashInferenceReceipt, inferenceRequestDigest, INFERENCE_RECEIPT_TYPES, newNonce, providerSigned, receiptSignedBy,
   recoverRequestSigner, requestSignedBy, requestStructHash, signReceipt, signRequest, verifyInferenceReceipt, type InferenceRequestTerms
 } from './inferenceReceipt.ts'
 
@@ -75,11 +72,5 @@ describe('inference receipts', () => {
     assert.deepEqual(await verifyInferenceReceipt(receipt), { valid: true })
     assert.ok(!receiptSignedBy(receipt, clientPublic))
     assert.ok(!receiptSignedBy({ ...receipt, outputHash: newNonce() }, providerPublic))
-  })
-
-  it('know the address of a secp256k1 peer', async () => {
-    const peer = peerIdFromPrivateKey(await generateKeyPair('secp256k1'))
-    assert.equal(addressOfPeer(peer), addressFromPeerId(peer))
-    assert.equal(addressOfPeer(peer), addressFromPeerId(peer.toString()))
   })
 })

@@ -1,10 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { keccak_256 as keccak256 } from '@noble/hashes/sha3.js'
 import { bytesToHex, domainSeparator, hexToBytes, isAddress, isHex, type Address, type Hex, type LocalAccount } from 'viem'
-import { addressFromPeerId } from '../../identity/identity.ts'
 import { recoverDigestSigner, signedBy } from '../../identity/secp256k1.ts'
 import { RECEIPT_DOMAIN } from '../../ledger/receipts.ts'
-import type { PeerId } from '@libp2p/interface'
 
 /**
  * A remote inference call, signed by both sides: the client signs the request (model, input hash,
@@ -208,19 +206,4 @@ export function verifyInferenceReceipt (receipt: InferenceReceipt): { valid: boo
   } catch (err: any) {
     return { valid: false, reason: `malformed signature: ${err.shortMessage ?? err.message}` }
   }
-}
-
-const MAX_CACHED_ADDRESSES = 1024
-const peerAddresses = new Map<string, Address>()
-
-/** addressFromPeerId, remembered per peer (it decompresses the key and hashes it). */
-export function addressOfPeer (peer: PeerId): Address {
-  const id = peer.toString()
-  let found = peerAddresses.get(id)
-  if (found == null) {
-    found = addressFromPeerId(peer)
-    if (peerAddresses.size >= MAX_CACHED_ADDRESSES) peerAddresses.delete(peerAddresses.keys().next().value!)
-    peerAddresses.set(id, found)
-  }
-  return found
 }
