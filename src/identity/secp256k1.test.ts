@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { bytesToHex, recoverAddress, type Hex } from 'viem'
 import { privateKeyToAccount, sign } from 'viem/accounts'
-import { addressOfKey, ethereumEcdsaImplementations, fastPrivateKeyAccount, SECP256K1_BACKEND, type EthereumEcdsa } from './secp256k1.ts'
+import { addressOfKey, ethereumEcdsaImplementations, fastPrivateKeyAccount, SECP256K1_BACKEND, SECP256K1_ORDER, type EthereumEcdsa } from './secp256k1.ts'
 
 const implementations = Object.values(ethereumEcdsaImplementations).filter((i): i is EthereumEcdsa => i != null)
 
@@ -16,7 +16,7 @@ function otherRecovery (signature: Hex): Hex {
 
 /** The same signature with s replaced by n − s and the recovery bit flipped: still valid for recovery. */
 function highS (signature: Hex): Hex {
-  const n = secp256k1.Point.Fn.ORDER
+  const n = SECP256K1_ORDER
   const s = BigInt(`0x${signature.slice(66, 130)}`)
   const v = Number.parseInt(signature.slice(130), 16)
   return `${signature.slice(0, 66)}${(n - s).toString(16).padStart(64, '0')}${(v === 27 ? 28 : 27).toString(16)}` as Hex
@@ -57,7 +57,7 @@ describe('secp256k1 signatures', () => {
           ['v = 29', `${signature.slice(0, 130)}1d` as Hex, false],
           ['64 bytes', signature.slice(0, 130) as Hex, false],
           ['r = 0', `0x${'00'.repeat(32)}${signature.slice(66)}` as Hex, false],
-          ['s = n', `${signature.slice(0, 66)}${secp256k1.Point.Fn.ORDER.toString(16)}${signature.slice(130)}` as Hex, false],
+          ['s = n', `${signature.slice(0, 66)}${SECP256K1_ORDER.toString(16)}${signature.slice(130)}` as Hex, false],
           ['not hex', `0x${'zz'.repeat(65)}` as Hex, false]
         ]
         for (const [what, candidate, expected] of cases) {

@@ -28,6 +28,9 @@ interface NativeSecp256k1 {
 
 const log = logger('identity:secp256k1')
 
+/** n, the order of secp256k1's group: signature scalars r and s lie in [1, n). */
+export const SECP256K1_ORDER: bigint = noble.Point.Fn.ORDER
+
 const nobleBackend: Secp256k1Backend = {
   name: 'noble',
   sign (digest, privateKey) {

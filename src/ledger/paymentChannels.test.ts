@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { SECP256K1_ORDER } from '../identity/secp256k1.ts'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -28,7 +29,6 @@ import type { Ledger } from './createLedger.ts'
 
 const HOUR = 3_600
 const PRICE = TOKEN / 10n
-const SECP256K1_ORDER = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
 
 describe('PaymentChannels', () => {
   let t: TestLedger

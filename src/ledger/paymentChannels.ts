@@ -1,5 +1,5 @@
 import { bytesToBigInt, hashTypedData, hexToBytes, isAddressEqual, isHex, size, type Address, type GetContractReturnType, type Hex, type PublicClient } from 'viem'
-import { recoverDigestSigner } from '../identity/secp256k1.ts'
+import { recoverDigestSigner, SECP256K1_ORDER } from '../identity/secp256k1.ts'
 import { InvalidInputError } from '../errors.ts'
 import { VOUCHER_MIN_TIME_LEFT_SECONDS } from './constants.ts'
 import { PaymentChannelsNotDeployedError } from './errors.ts'
@@ -54,7 +54,7 @@ export interface Channel {
 
 const MAX_UINT256 = 2n ** 256n - 1n
 /** secp256k1's order / 2: the contract (OpenZeppelin's ECDSA) refuses signatures with a larger `s`. */
-const SECP256K1_HALF_ORDER = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n
+const SECP256K1_HALF_ORDER = SECP256K1_ORDER / 2n
 
 /** The ledger's PaymentChannels contract, or a clear error when its contracts file predates it. */
 export function paymentChannelsOf (ledger: Ledger, action: string): { address: Address, contract: GetContractReturnType<typeof paymentChannelsAbi, PublicClient> } {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { SECP256K1_ORDER } from '../../identity/secp256k1.ts'
 import { after, before, describe, test } from 'node:test'
 import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { concat, hexToBigInt, hexToBytes, numberToHex, parseSignature, type Hex, type LocalAccount } from 'viem'
@@ -8,7 +9,6 @@ import { signVoucher } from './signVoucher.ts'
 import { verifyVoucher, type VerifyVoucherParameters } from './verifyVoucher.ts'
 import type { Ledger } from '../createLedger.ts'
 
-const SECP256K1_ORDER = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
 
 describe('verifyVoucher against the client\'s known key', () => {
   let t: TestLedger
