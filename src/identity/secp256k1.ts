@@ -126,7 +126,8 @@ function ethereumEcdsa (backend: Secp256k1Backend): EthereumEcdsa {
     signedBy (digest, signature, publicKey) {
       try {
         const key = recoverKey(digest, signature)
-        return key != null && addressOfUncompressed(key) === addressOfKey(publicKey)
+        // Key against key: no hashing on this path (it runs for every call's request and receipt).
+        return key != null && bytesToHex(key) === knownKey(publicKey).uncompressed
       } catch {
         return false
       }
@@ -145,19 +146,25 @@ export const ethereumEcdsaImplementations: { libsecp256k1?: EthereumEcdsa, noble
 /** The fastest implementation this process has. */
 export const { backend: SECP256K1_BACKEND, signDigest, recoverDigestSigner, signedBy } = ethereumEcdsaImplementations.libsecp256k1 ?? ethereumEcdsaImplementations.noble
 
-const MAX_CACHED_ADDRESSES = 1024
-const keyAddresses = new Map<string, Address>()
+const MAX_KNOWN_KEYS = 1024
+const knownKeys = new Map<string, { uncompressed: Hex, address: Address }>()
+
+/** A peer's key (compressed or not) uncompressed, and its address: remembered per key. */
+function knownKey (publicKey: Uint8Array): { uncompressed: Hex, address: Address } {
+  const id = bytesToHex(publicKey)
+  let found = knownKeys.get(id)
+  if (found == null) {
+    const uncompressed = noble.Point.fromBytes(publicKey).toBytes(false)
+    found = { uncompressed: bytesToHex(uncompressed), address: addressOfUncompressed(uncompressed) }
+    if (knownKeys.size >= MAX_KNOWN_KEYS) knownKeys.delete(knownKeys.keys().next().value!)
+    knownKeys.set(id, found)
+  }
+  return found
+}
 
 /** The EVM address of a secp256k1 public key (compressed or not), remembered per key. */
 export function addressOfKey (publicKey: Uint8Array): Address {
-  const id = bytesToHex(publicKey)
-  let found = keyAddresses.get(id)
-  if (found == null) {
-    found = addressOfUncompressed(noble.Point.fromBytes(publicKey).toBytes(false))
-    if (keyAddresses.size >= MAX_CACHED_ADDRESSES) keyAddresses.delete(keyAddresses.keys().next().value!)
-    keyAddresses.set(id, found)
-  }
-  return found
+  return knownKey(publicKey).address
 }
 
 /**
