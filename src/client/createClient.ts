@@ -89,7 +89,7 @@ export async function createClient (options: ClientOptions = {}) {
   // Inference calls go through node:http on a keep-alive agent of their own: with a request body of a
   // few hundred kB, fetch's extra layers cost most of a millisecond per call.
   let inferAgent: http.Agent | undefined
-  const postBinary = async (route: string, body: Uint8Array | string, headers: Record<string, string>, signal?: AbortSignal): Promise<BinaryResponse> => {
+  const postBinary = async (route: string, body: RequestBody, headers: Record<string, string>, signal?: AbortSignal): Promise<BinaryResponse> => {
     const url = new URL(`${base}${route}`)
     inferAgent ??= url.protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true })
     return await postBytes(url, inferAgent, body, headers, signal).catch((err: any) => {
@@ -171,7 +171,7 @@ export async function createClient (options: ClientOptions = {}) {
       return await json('GET', oipModelPath(name, version))
     },
     /** An OIP inference request; the response body as the server sent it (JSON, or JSON + binary tensor data). */
-    async infer (name: string, version: string | undefined, body: { body: Uint8Array | string, headers: Record<string, string> }, options: { signal?: AbortSignal, remote?: boolean, peer?: string } = {}): Promise<{ json: unknown, binary?: Uint8Array, provider?: string, receipt?: string }> {
+    async infer (name: string, version: string | undefined, body: { body: RequestBody, headers: Record<string, string> }, options: { signal?: AbortSignal, remote?: boolean, peer?: string } = {}): Promise<{ json: unknown, binary?: Uint8Array, provider?: string, receipt?: string }> {
       const query = new URLSearchParams({ ...(options.remote === true ? { remote: '1' } : {}), ...(options.peer != null ? { peer: options.peer } : {}) }).toString()
       const response = await postBinary(`${oipModelPath(name, version)}/infer${query !== '' ? `?${query}` : ''}`, body.body, body.headers, options.signal)
       const headerLength = response.headers.get('inference-header-content-length')
@@ -213,6 +213,9 @@ interface BinaryResponse {
   bytes: Uint8Array
 }
 
+/** A whole request body: text, bytes, or bytes in parts sent one after another (no joined copy). */
+export type RequestBody = Uint8Array | string | readonly Uint8Array[]
+
 /** An error after the response began (thrown as its cause): not a sign that no node is running. */
 class ResponseError extends Error {}
 
@@ -221,7 +224,7 @@ class ResponseError extends Error {}
  * came when it came in one chunk, else gathered into one new buffer (so tensor data at an 8-byte
  * offset in it is aligned).
  */
-async function postBytes (url: URL, agent: http.Agent, body: Uint8Array | string, headers: Record<string, string>, signal?: AbortSignal): Promise<BinaryResponse> {
+async function postBytes (url: URL, agent: http.Agent, body: RequestBody, headers: Record<string, string>, signal?: AbortSignal): Promise<BinaryResponse> {
   signal?.throwIfAborted()
   const outgoing: Record<string, string> = {}
   for (const [key, value] of Object.entries(headers)) {
@@ -229,7 +232,7 @@ async function postBytes (url: URL, agent: http.Agent, body: Uint8Array | string
   }
   // What fetch sends for a string body without a content type.
   if (typeof body === 'string' && !Object.keys(outgoing).some(key => key.toLowerCase() === 'content-type')) outgoing['content-type'] = 'text/plain;charset=UTF-8'
-  outgoing['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength)
+  outgoing['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : isParts(body) ? body.reduce((sum, part) => sum + part.byteLength, 0) : body.byteLength)
   return await new Promise<BinaryResponse>((resolve, reject) => {
     let answered = false
     const fail = (err: unknown): void => { reject(answered ? new ResponseError('response failed', { cause: err }) : err) }
@@ -267,8 +270,19 @@ async function postBytes (url: URL, agent: http.Agent, body: Uint8Array | string
       // An abort rejects with the signal's reason, as fetch does.
       fail(signal?.aborted === true ? signal.reason : err)
     })
-    request.end(body)
+    if (isParts(body)) {
+      // Corked, the parts leave in one writev.
+      request.cork()
+      for (const part of body) request.write(part)
+      request.end()
+    } else {
+      request.end(body)
+    }
   })
+}
+
+function isParts (body: RequestBody): body is readonly Uint8Array[] {
+  return Array.isArray(body)
 }
 
 function isLoopback (url: string): boolean {

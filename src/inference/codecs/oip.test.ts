@@ -4,7 +4,7 @@ import { BaseError, InvalidInputError, NotFoundError } from '../../errors.ts'
 import { InputTooLargeError } from '../errors.ts'
 import {
   decodeOipModelMetadata, decodeOipRequest, decodeOipResponse, encodeOipError, encodeOipModelMetadata, encodeOipRequest, encodeOipResponse,
-  joinBinaryBody, splitBinaryBody
+  binaryBodyParts, joinBinaryBody, splitBinaryBody
 } from './oip.ts'
 import type { Tensor } from '../tensor.ts'
 
@@ -137,6 +137,13 @@ describe('Open Inference Protocol codec', () => {
     const response = joinBinaryBody(encodeOipResponse({ modelName: 'm', outputs: inputs, binaryByDefault: true }))
     const back = splitBinaryBody(response.body, response.headerLength)
     assert.deepEqual(decodeOipResponse(back.json, back.binary).outputs, inputs)
+
+    // In parts, the tensor data goes out as the caller's own bytes (no copy); joined, the same body.
+    const float = new Float32Array([1, 2, 3, 4])
+    const parts = binaryBodyParts(encodeOipRequest([{ name: 'x', dtype: 'float32', shape: [4], data: float }], { binary: true }))
+    assert.equal(parts.parts[1].buffer, float.buffer)
+    assert.equal(parts.byteLength, parts.headerLength + float.byteLength)
+    assert.deepEqual(Buffer.concat(parts.parts), Buffer.from(joinBinaryBody(encodeOipRequest([{ name: 'x', dtype: 'float32', shape: [4], data: float }], { binary: true })).body))
 
     // binary_data_output applies to outputs not listed; binary_data on one output overrides it.
     const mixed = decodeOipRequest({ parameters: { binary_data_output: true }, inputs: [], outputs: [{ name: 'a' }, { name: 'b', parameters: { binary_data: false } }] })

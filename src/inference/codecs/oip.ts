@@ -376,20 +376,29 @@ export function splitBinaryBody (body: Uint8Array, headerLength: number): { json
   return { json, binary: body.subarray(headerLength) }
 }
 
-/** The JSON text followed by the binary chunks; `headerLength` goes in Inference-Header-Content-Length. */
-export function joinBinaryBody (encoded: EncodedOipBody<unknown>): { body: Uint8Array, headerLength: number } {
+/**
+ * The JSON text (padded) and then the binary chunks, as they are: a sender that writes them one after
+ * another (one `writev`) needs no copy of the tensor data. `headerLength` goes in
+ * Inference-Header-Content-Length.
+ */
+export function binaryBodyParts (encoded: EncodedOipBody<unknown>): { parts: Uint8Array[], headerLength: number, byteLength: number } {
   // Trailing spaces (valid JSON) align the tensor data to 8 bytes, so the receiver can view it in place.
   const json = encoder.encode(JSON.stringify(encoded.json))
   const head = new Uint8Array(json.length + (8 - (json.length % 8)) % 8).fill(0x20)
   head.set(json)
-  const body = new Uint8Array(head.length + encoded.binary.reduce((sum, chunk) => sum + chunk.length, 0))
-  body.set(head)
-  let position = head.length
-  for (const chunk of encoded.binary) {
-    body.set(chunk, position)
-    position += chunk.length
+  return { parts: [head, ...encoded.binary], headerLength: head.length, byteLength: encoded.binary.reduce((sum, chunk) => sum + chunk.length, head.length) }
+}
+
+/** The JSON text followed by the binary chunks in one buffer; `headerLength` goes in Inference-Header-Content-Length. */
+export function joinBinaryBody (encoded: EncodedOipBody<unknown>): { body: Uint8Array, headerLength: number } {
+  const { parts, headerLength, byteLength } = binaryBodyParts(encoded)
+  const body = new Uint8Array(byteLength)
+  let position = 0
+  for (const part of parts) {
+    body.set(part, position)
+    position += part.length
   }
-  return { body, headerLength: head.length }
+  return { body, headerLength }
 }
 
 // --- client side (the CLI, the SDK, the remote protocol) -------------------------------------------
