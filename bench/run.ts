@@ -7,7 +7,12 @@ import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { tuneRuntimeForBulkData } from '../src/node/runtimeTuning.ts'
 import type { Benchmark, BenchContext, BenchRow } from './types.ts'
+
+// The baselines that run in this process (raw TCP, Helia bitswap, direct onnxruntime) get the same
+// V8 settings as the daemons they are compared with.
+tuneRuntimeForBulkData()
 
 const BENCH_DIR = import.meta.dirname
 const BENCH_SUFFIX = '.bench.ts'

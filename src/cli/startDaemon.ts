@@ -1,10 +1,13 @@
 import { createNode } from '../node/createNode.ts'
 import { SHUTDOWN_GRACE_MS } from '../node/defaults.ts'
+import { tuneRuntimeForBulkData } from '../node/runtimeTuning.ts'
 import { printResult, type OutputOptions } from './output.ts'
 import type { NodeConfigInput } from '../node/config.ts'
 
 /** Runs a node in this process until SIGINT/SIGTERM, then stops it cleanly. */
 export async function startDaemon (config: NodeConfigInput, output: OutputOptions): Promise<void> {
+  // This process is the node's own: its GC may be tuned for moving blocks.
+  tuneRuntimeForBulkData()
   // Listen for signals before anything else: whoever waits for the ready line may signal at once,
   // and a signal with no listener kills the process without a clean stop.
   let requestStop: (signal: string) => void = () => {}
