@@ -18,6 +18,8 @@ export const FETCH_MAX_OUTBOUND_STREAMS = 64
 export const FETCH_BATCH_BYTES = 8 * 1024 * 1024
 export const FETCH_BATCH_MAX_BLOCKS = 64
 export const FETCH_REQUESTS_IN_FLIGHT_PER_PEER = 2
+/** Per request, how many verified blocks may be waiting for their file write while the next arrive. */
+export const FETCH_STORES_IN_FLIGHT_PER_REQUEST = 4
 /** Transient failures a provider may have before it is dropped from a pull. */
 export const FETCH_MAX_PEER_FAILURES = 3
 

@@ -208,8 +208,8 @@ export class BlockFetcher {
         try {
           await requestBlocks(this.components, state.peer, batch.map(block => block.cid), async (cid, result) => {
             const key = cid.toString()
-            remaining.delete(key)
             if (typeof result === 'string') {
+              remaining.delete(key)
               state.lacks.set(key, Date.now())
               this.requeue([{ cid, size: batch.find(b => b.cid.equals(cid))?.size }])
               if ([...this.peers.values()].every(other => other.dropped || other.lacks.has(key))) {
@@ -218,6 +218,8 @@ export class BlockFetcher {
               return
             }
             await this.components.store.put(cid, result)
+            // Only a stored block leaves the request's remainder: a failed write is requeued with it.
+            remaining.delete(key)
             this.pending.delete(key)
             this.onEvent({ type: 'block', cid, bytes: result.byteLength, peer: state.peer })
             this.wake?.()

@@ -1,7 +1,7 @@
 import { lengthPrefixedStream } from '../lengthPrefixed.ts'
 import { blockMatches, type BlockBytes } from '../../storage/blockstore.ts'
 import { BaseError } from '../../errors.ts'
-import { FETCH_IDLE_TIMEOUT_MS, FETCH_PROTOCOL, HAVE_TIMEOUT_MS, MAX_BLOCK_BYTES, MAX_FETCH_REQUEST_BYTES } from '../constants.ts'
+import { FETCH_IDLE_TIMEOUT_MS, FETCH_PROTOCOL, FETCH_STORES_IN_FLIGHT_PER_REQUEST, HAVE_TIMEOUT_MS, MAX_BLOCK_BYTES, MAX_FETCH_REQUEST_BYTES } from '../constants.ts'
 import { decodeJson, encodeRequest, FRAME_BLOCK, FRAME_DENIED, FRAME_NOT_FOUND, MalformedMessageError, type HaveResponse, type ResolveResponse } from './messages.ts'
 import type { AbortOptions, Libp2p, PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
@@ -37,7 +37,8 @@ function idleSignal (options: AbortOptions): { signal: AbortSignal, touch: () =>
 }
 
 /**
- * Asks `peer` for blocks; calls `onBlock` with each one verified against its CID, in request order.
+ * Asks `peer` for blocks; calls `onBlock` with each one verified against its CID, in request order
+ * (up to FETCH_STORES_IN_FLIGHT_PER_REQUEST calls may be pending at once).
  * Throws CorruptBlockError on the first block that does not verify. A block comes as the pieces it
  * arrived in (not joined into a copy): hash and write them as they are.
  */
@@ -50,6 +51,15 @@ export async function requestBlocks (
 ): Promise<void> {
   const idle = idleSignal(options)
   const stream = await libp2p.dialProtocol(peer, FETCH_PROTOCOL, { signal: idle.signal })
+  // The next frames are read and verified while earlier blocks are still being stored (file writes
+  // wait on the thread pool); a failed store fails the request.
+  const storing: Array<Promise<void>> = []
+  let storeFailure: { error: unknown } | undefined
+  const handOver = async (cid: CID, result: BlockBytes | BlockOutcome): Promise<void> => {
+    storing.push((async () => { await onBlock(cid, result) })().catch(error => { storeFailure ??= { error } }))
+    if (storing.length >= FETCH_STORES_IN_FLIGHT_PER_REQUEST) await storing.shift()
+    if (storeFailure != null) throw storeFailure.error
+  }
   try {
     // yamux grants window as data arrives, so nothing slows the sender down: the read buffer must hold
     // everything this request can bring while blocks are verified and stored.
@@ -62,16 +72,20 @@ export async function requestBlocks (
       if (status === FRAME_BLOCK) {
         const bytes = frame.sublist(1)
         if (!blockMatches(cid, bytes)) throw new CorruptBlockError(peer, cid)
-        await onBlock(cid, bytes)
+        await handOver(cid, bytes)
       } else if (status === FRAME_NOT_FOUND || status === FRAME_DENIED) {
-        await onBlock(cid, status === FRAME_NOT_FOUND ? 'not-found' : 'denied')
+        await handOver(cid, status === FRAME_NOT_FOUND ? 'not-found' : 'denied')
       } else {
         throw new MalformedMessageError(`unknown frame status ${status}`)
       }
     }
+    await Promise.all(storing)
+    if (storeFailure != null) throw storeFailure.error
     await stream.close({ signal: idle.signal })
   } catch (err: any) {
     stream.abort(err)
+    // The caller learns of the failure only once every block handed over is settled.
+    await Promise.all(storing)
     throw err
   } finally {
     idle.clear()
