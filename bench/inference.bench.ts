@@ -6,6 +6,7 @@ import { createClient, type MyceliumClient } from '../src/client/createClient.ts
 import { decodeOipResponse, encodeOipRequest, binaryBodyParts, OIP_HEADER_LENGTH_HEADER } from '../src/inference/codecs/oip.ts'
 import { SessionCache } from '../src/inference/sessionCache.ts'
 import { startTestDaemon, type TestDaemon } from '../test/helpers/daemon.ts'
+import { startBareInferenceServer } from './lib/bareInferenceServer.ts'
 import { readTotalCpuSeconds } from './lib/cpuTime.ts'
 import { summarize, type LatencySummary } from './lib/latency.ts'
 import { buildMnistCnnOnnx, CLASSES, CNN_INPUT, CNN_OUTPUT, cnnForward, cnnParameterCount, cnnWeights, IMAGE_SIZE, randomImages, SAMPLE_ELEMENTS, type CnnWeights } from './lib/mnistCnn.ts'
@@ -47,13 +48,13 @@ const CONNECT_RETRY_MS = 1_100
 
 const atMost = (max: number): Goal => ({ label: `≤ ${max}`, test: value => value <= max })
 
-type PathKey = 'direct' | 'local' | 'remote'
+type PathKey = 'direct' | 'bare' | 'local' | 'remote'
 type InferPath = (images: Float32Array, batch: number) => Promise<Float32Array>
 
 interface NamedPath { key: PathKey, label: string, run: InferPath }
 
 interface PathResult extends LatencySummary {
-  /** CPU time of this process and both daemons per call (undefined off Linux). */
+  /** CPU time of this process, both daemons and the bare server per call (undefined off Linux). */
   cpuMsPerCall?: number
 }
 
@@ -63,6 +64,11 @@ interface PathResult extends LatencySummary {
  *
  * - direct: onnxruntime-node in this process, a session with the node's own options (a
  *   SessionCache, as the daemon uses), fed an ort.Tensor over the input array;
+ * - bare HTTP: the least an HTTP server can add (bench/lib/bareInferenceServer.ts: node:http, the
+ *   same session options and OIP codec, nothing else) in a process of its own, called as the local
+ *   API is. It measures what any HTTP hop costs on this machine, the floor under the local API: a
+ *   client that sleeps while the model runs pays for its CPU waking up again, which on a virtual
+ *   machine is a good part of a millisecond;
  * - local API: a real daemon A that stores the model, through its OIP endpoint
  *   (`POST /v2/models/CID/infer`, binary tensor data extension, the SDK's keep-alive fetch);
  * - remote: daemon B, connected to A and holding only the manifest, through its OIP endpoint with
@@ -72,7 +78,7 @@ interface PathResult extends LatencySummary {
  * included. Throughput is closed-loop (one call in flight): samples / mean call time.
  *
  * Wall-clock latencies are only as good as the machine is quiet (onnxruntime wants every core),
- * so the load average is reported, and so is the CPU time all three processes spent per call,
+ * so the load average is reported, and so is the CPU time all four processes spent per call,
  * which other load barely moves. A path that fails is reported as failed; the others still run.
  */
 export default async function inference ({ defer, log }: BenchContext): Promise<BenchRow[]> {
@@ -96,6 +102,8 @@ export default async function inference ({ defer, log }: BenchContext): Promise<
     return results[CNN_OUTPUT].data as Float32Array
   }
   await checkAgainstReference(direct, weights)
+  const bare = await startBareInferenceServer(modelFile)
+  defer(async () => { await bare.stop() })
 
   log('starting daemons A (provider) and B (client node)')
   const daemonOptions = process.env[DAEMON_NODE_OPTIONS_ENV]
@@ -110,6 +118,7 @@ export default async function inference ({ defer, log }: BenchContext): Promise<
   const [a, b] = await Promise.all([startDaemon('a'), startDaemon('b')])
   const clientA = await createClient({ apiUrl: a.apiUrl, home: a.home })
   const clientB = await createClient({ apiUrl: b.apiUrl, home: b.home })
+  const clientBare = await createClient({ apiUrl: bare.url, home: a.home })
 
   const { cid } = await clientA.publish({ name: MODEL_NAME, version: MODEL_VERSION }, [{ path: MODEL_FILE, source: modelFile }])
   log(`published ${MODEL_NAME}@${MODEL_VERSION} on A as ${cid}`)
@@ -120,10 +129,11 @@ export default async function inference ({ defer, log }: BenchContext): Promise<
 
   const allPaths: NamedPath[] = [
     { key: 'direct', label: 'direct onnxruntime', run: direct },
+    { key: 'bare', label: 'bare node:http', run: oipPath(clientBare, cid, false, a.peerId) },
     { key: 'local', label: 'local API (A)', run: oipPath(clientA, cid, false, a.peerId) },
     { key: 'remote', label: 'remote (B → A)', run: oipPath(clientB, cid, true, a.peerId) }
   ]
-  const pids = [undefined, a.process.pid, b.process.pid]
+  const pids = [undefined, a.process.pid, b.process.pid, bare.pid]
   const failures = new Map<PathKey, string>()
   const results = new Map<string, PathResult>()
   const rows: BenchRow[] = []
@@ -151,6 +161,8 @@ export default async function inference ({ defer, log }: BenchContext): Promise<
   const remoteFailed = failures.has('remote') ? ` [remote FAILED: ${failures.get('remote')}]` : ''
   rows.push(
     row('b64 local API / direct (median)', median('local/64') / median('direct/64'), 'x', atMost(LOCAL_RATIO_GOAL)),
+    row('b64 bare HTTP / direct (median): the floor of any HTTP API here', median('bare/64') / median('direct/64'), 'x'),
+    row('b64 local API / bare HTTP (median): what the node adds', median('local/64') / median('bare/64'), 'x'),
     row('b1 local API / direct (median)', median('local/1') / median('direct/1'), 'x'),
     row(`b1 remote − local API (median)${remoteFailed}`, median('remote/1') - median('local/1'), 'ms', atMost(REMOTE_ADDED_GOAL_MS)),
     row('b64 remote − local API (median)', median('remote/64') - median('local/64'), 'ms'),
