@@ -25,7 +25,7 @@ export async function fetchManifest (components: PullComponents, ref: string, op
   const cid = parseCid(ref) ?? await resolveFromNetwork(components, ref, options)
   const fetcher = new BlockFetcher(components, { signal: options.signal })
   const timeoutMs = options.timeoutMs ?? DEFAULT_PULL_TIMEOUT_MS
-  fetcher.discover(onUnconfirmed => findProviders(components, cid, { ...options, onUnconfirmed }), Math.min(timeoutMs, DISCOVERY_PATIENCE_MS))
+  fetcher.discover(round => findProviders(components, cid, { ...options, ...round }), Math.min(timeoutMs, DISCOVERY_PATIENCE_MS))
   try {
     await fetcher.fetch([{ cid }], timeoutMs)
   } finally {

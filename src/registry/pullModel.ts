@@ -57,7 +57,7 @@ export async function pullModel (components: PullComponents, { ref, timeoutMs = 
   return await components.storeLock.shared(async () => {
     const manifest = await fetchVersion(components, {
       root,
-      findProviders: onUnconfirmed => findProviders(components, root, { signal, onUnconfirmed }),
+      findProviders: round => findProviders(components, root, { signal, ...round }),
       timeoutMs,
       onProgress,
       onManifest: async manifest => { if (!allowUnregistered) await assertRegistered(components, root, manifest, { signal }) },

@@ -3,6 +3,7 @@ import { CorruptBlockError, requestBlocks, type FetchClientComponents } from '..
 import { FETCH_BATCH_BYTES, FETCH_BATCH_MAX_BLOCKS, FETCH_MAX_PEER_FAILURES, FETCH_REQUESTS_IN_FLIGHT_PER_PEER } from '../net/constants.ts'
 import { logger } from '../utils/logger.ts'
 import type { BlockStore } from '../storage/blockstore.ts'
+import type { DiscoveryRound } from './findProviders.ts'
 import type { AbortOptions, PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 
@@ -15,6 +16,11 @@ const LACK_RETRY_MS = 2_000
 const DISCOVERY_RETRY_MS = 500
 /** Between discovery rounds during a transfer. */
 const REDISCOVERY_MS = 2_000
+/**
+ * How often those rounds also ask the DHT. Connected peers and announcers are cheap to ask again;
+ * a DHT lookup is a walk of many peers (and in a swarm every fetcher would make one every round).
+ */
+const DHT_REDISCOVERY_MS = 30_000
 
 /** Leaves are 1 MiB; internal nodes are small. Used to size batches before sizes are known. */
 const ASSUMED_BLOCK_BYTES = 1024 * 1024
@@ -99,14 +105,19 @@ export class BlockFetcher {
    * Runs provider discovery in the background: rounds of `find` until a provider is found or
    * `patienceMs` is spent (a peer may answer slowly, announce late or appear on the DHT later).
    */
-  discover (find: (onUnconfirmed: (peer: PeerId, why: string) => void) => AsyncIterable<PeerId>, patienceMs: number): void {
+  discover (find: DiscoveryRound, patienceMs: number): void {
     const deadline = Date.now() + patienceMs
-    const unconfirmed = (peer: PeerId, why: string): void => { this.unconfirmed.set(peer.toString(), why) }
+    const onUnconfirmed = (peer: PeerId, why: string): void => { this.unconfirmed.set(peer.toString(), why) }
+    let lastDhtRound = 0
+    const round = (dht: boolean): AsyncIterable<PeerId> => {
+      if (dht) lastDhtRound = Date.now()
+      return find({ onUnconfirmed, dht })
+    }
     void (async () => {
       try {
         do {
           try {
-            for await (const peer of find(unconfirmed)) this.addPeer(peer)
+            for await (const peer of round(true)) this.addPeer(peer)
           } catch {
             // A failed round only means fewer providers.
           }
@@ -122,7 +133,7 @@ export class BlockFetcher {
         await new Promise(resolve => setTimeout(resolve, REDISCOVERY_MS))
         if (this.finished || this.aborted()) break
         try {
-          for await (const peer of find(unconfirmed)) this.addPeer(peer)
+          for await (const peer of round(Date.now() - lastDhtRound >= DHT_REDISCOVERY_MS)) this.addPeer(peer)
         } catch {
           // Fewer providers, nothing worse.
         }

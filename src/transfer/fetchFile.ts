@@ -5,13 +5,14 @@ import { InvalidInputError } from '../errors.ts'
 import { DISCOVERY_PATIENCE_MS } from '../net/constants.ts'
 import { BlockFetcher } from './blockFetcher.ts'
 import { fetchFileLevels, type FetchVersionComponents } from './fetchVersion.ts'
-import type { AbortOptions, PeerId } from '@libp2p/interface'
+import type { DiscoveryRound } from './findProviders.ts'
+import type { AbortOptions } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 
 export interface FetchFileParameters extends AbortOptions {
   /** Root of a UnixFS file DAG (dag-pb), or a raw block for a one-chunk file. */
   root: CID
-  findProviders: (onUnconfirmed: (peer: PeerId, why: string) => void) => AsyncIterable<PeerId>
+  findProviders: DiscoveryRound
   /** How long the transfer may go without any progress before it fails. */
   timeoutMs: number
   /** Refuse files larger than this, before fetching their data (the root block declares the size). */

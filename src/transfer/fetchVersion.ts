@@ -7,7 +7,8 @@ import { verifyManifestSignature } from '../manifest/sign.ts'
 import { DISCOVERY_PATIENCE_MS } from '../net/constants.ts'
 import { BlockFetcher, type BlockFetcherComponents, type WantedBlock } from './blockFetcher.ts'
 import type { BlockStore } from '../storage/blockstore.ts'
-import type { AbortOptions, PeerId } from '@libp2p/interface'
+import type { DiscoveryRound } from './findProviders.ts'
+import type { AbortOptions } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 
 export type TransferProgress =
@@ -22,7 +23,7 @@ export interface FetchVersionComponents extends BlockFetcherComponents {
 export interface FetchVersionParameters extends AbortOptions {
   root: CID
   /** One round of provider discovery; rounds repeat while none is found (within the timeout). */
-  findProviders: (onUnconfirmed: (peer: PeerId, why: string) => void) => AsyncIterable<PeerId>
+  findProviders: DiscoveryRound
   /** How long the transfer may go without any progress before it fails. */
   timeoutMs: number
   onProgress?: (event: TransferProgress) => void

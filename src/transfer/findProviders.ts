@@ -15,7 +15,15 @@ export interface FindProvidersComponents {
 export interface FindProvidersOptions extends AbortOptions {
   /** A peer that was asked and did not confirm (said no, or failed to answer): why, for the error a failed fetch reports. */
   onUnconfirmed?: (peer: PeerId, why: string) => void
+  /** Ask the DHT as well as connected peers and announcers. Default true. */
+  dht?: boolean
 }
+
+/**
+ * One round of provider discovery for a transfer (findProviders bound to its CID): the fetcher
+ * says whether this round should ask the DHT, and learns of peers that did not confirm.
+ */
+export type DiscoveryRound = (options: { onUnconfirmed: (peer: PeerId, why: string) => void, dht: boolean }) => AsyncIterable<PeerId>
 
 /**
  * Every peer that can serve `cid`, as soon as it is known: connected peers that say they have it,
@@ -27,7 +35,8 @@ export async function * findProviders (components: FindProvidersComponents, cid:
   const found: PeerId[] = []
   const asked = new Set<string>([libp2p.peerId.toString()])
   let wake: (() => void) | undefined
-  let sourcesLeft = 3
+  const dht = options.dht !== false
+  let sourcesLeft = dht ? 3 : 2
 
   const confirm = async (peer: PeerId): Promise<void> => {
     const key = peer.toString()
@@ -71,14 +80,16 @@ export async function * findProviders (components: FindProvidersComponents, cid:
       await confirm(peer)
     }))
   })
-  void source(async () => {
-    const signal = AbortSignal.any([AbortSignal.timeout(DHT_FIND_PROVIDERS_TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])])
-    const pending: Array<Promise<void>> = []
-    for await (const provider of libp2p.contentRouting.findProviders(cid, { signal })) {
-      pending.push(confirm(provider.id))
-    }
-    await Promise.all(pending)
-  })
+  if (dht) {
+    void source(async () => {
+      const signal = AbortSignal.any([AbortSignal.timeout(DHT_FIND_PROVIDERS_TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])])
+      const pending: Array<Promise<void>> = []
+      for await (const provider of libp2p.contentRouting.findProviders(cid, { signal })) {
+        pending.push(confirm(provider.id))
+      }
+      await Promise.all(pending)
+    })
+  }
 
   while (true) {
     while (found.length > 0) yield found.shift()!

@@ -42,7 +42,7 @@ export async function readJobFile (components: JobFilesComponents, cidText: stri
   const size = await components.storeLock.shared(async () => {
     const fetched = await fetchFile(components, {
       root: cid,
-      findProviders: onUnconfirmed => findProviders({ libp2p: components.libp2p, announcer: hinted }, cid, { signal, onUnconfirmed }),
+      findProviders: round => findProviders({ libp2p: components.libp2p, announcer: hinted }, cid, { signal, ...round }),
       timeoutMs,
       maxBytes,
       signal
