@@ -3,18 +3,16 @@
  * against: node:http alone (no framework, routing, token check, model lookup or input validation),
  * the same onnxruntime session options (a SessionCache), the same OIP binary codec both ways.
  *
- * Run as its own process, as the node is: `node bareInferenceServer.ts MODEL.onnx`; it prints its
- * port on the first line of stdout and serves any POST as an inference request.
+ * Run as its own process, as the node is: `node bareInferenceServer.ts MODEL.onnx`; it prints
+ * `{"port":N}` on the first line of stdout and serves any POST as an inference request.
  */
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import fs from 'node:fs/promises'
 import http from 'node:http'
-import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { decodeOipRequest, encodeOipResponse, joinBinaryBody, OIP_HEADER_LENGTH_HEADER, splitBinaryBody } from '../../src/inference/codecs/oip.ts'
 import { fromOrtTensor, toOrtTensor } from '../../src/inference/ortTensor.ts'
 import { SessionCache } from '../../src/inference/sessionCache.ts'
+import { startScript } from '../../test/helpers/processes.ts'
 
 export interface BareInferenceServer {
   url: string
@@ -24,21 +22,8 @@ export interface BareInferenceServer {
 
 /** Starts the server process for the ONNX file `modelFile` on a free loopback port. */
 export async function startBareInferenceServer (modelFile: string): Promise<BareInferenceServer> {
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), modelFile], { stdio: ['ignore', 'pipe', 'inherit'] })
-  const exited = once(child, 'exit')
-  const [line] = await Promise.race([
-    once(createInterface({ input: child.stdout }), 'line') as Promise<[string]>,
-    exited.then(([code]) => { throw new Error(`bare inference server exited with ${code}`) })
-  ])
-  return {
-    url: `http://127.0.0.1:${Number(line)}`,
-    pid: child.pid!,
-    stop: async () => {
-      if (child.exitCode != null || child.signalCode != null) return
-      child.kill('SIGKILL')
-      await exited
-    }
-  }
+  const { info, process: child, kill } = await startScript<{ port: number }>(fileURLToPath(import.meta.url), [modelFile])
+  return { url: `http://127.0.0.1:${info.port}`, pid: child.pid!, stop: kill }
 }
 
 async function serve (modelFile: string): Promise<void> {
@@ -72,7 +57,7 @@ async function serve (modelFile: string): Promise<void> {
   })
   server.listen(0, '127.0.0.1', () => {
     const address = server.address()
-    process.stdout.write(`${typeof address === 'object' && address != null ? address.port : ''}\n`)
+    process.stdout.write(`${JSON.stringify({ port: typeof address === 'object' && address != null ? address.port : null })}\n`)
   })
 }
 
