@@ -35,8 +35,7 @@ export async function * findProviders (components: FindProvidersComponents, cid:
   const found: PeerId[] = []
   const asked = new Set<string>([libp2p.peerId.toString()])
   let wake: (() => void) | undefined
-  const dht = options.dht !== false
-  let sourcesLeft = dht ? 3 : 2
+  let sourcesRunning = 0
 
   const confirm = async (peer: PeerId): Promise<void> => {
     const key = peer.toString()
@@ -56,12 +55,13 @@ export async function * findProviders (components: FindProvidersComponents, cid:
     }
   }
   const source = async (run: () => Promise<void>): Promise<void> => {
+    sourcesRunning++
     try {
       await run()
     } catch (err: any) {
       if (options.signal?.aborted !== true) log('provider source failed: %s', err.message)
     } finally {
-      sourcesLeft--
+      sourcesRunning--
       wake?.()
     }
   }
@@ -80,7 +80,7 @@ export async function * findProviders (components: FindProvidersComponents, cid:
       await confirm(peer)
     }))
   })
-  if (dht) {
+  if (options.dht !== false) {
     void source(async () => {
       const signal = AbortSignal.any([AbortSignal.timeout(DHT_FIND_PROVIDERS_TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])])
       const pending: Array<Promise<void>> = []
@@ -93,7 +93,7 @@ export async function * findProviders (components: FindProvidersComponents, cid:
 
   while (true) {
     while (found.length > 0) yield found.shift()!
-    if (sourcesLeft === 0) return
+    if (sourcesRunning === 0) return
     await new Promise<void>(resolve => { wake = resolve })
   }
 }
