@@ -3,7 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 import * as ort from 'onnxruntime-node'
 import { createClient, type MyceliumClient } from '../src/client/createClient.ts'
-import { decodeOipResponse, encodeOipRequest, binaryBodyParts, OIP_HEADER_LENGTH_HEADER } from '../src/inference/codecs/oip.ts'
+import { binaryRequestBody, decodeOipResponse, encodeOipRequest } from '../src/inference/codecs/oip.ts'
 import { SessionCache } from '../src/inference/sessionCache.ts'
 import { startTestDaemon, type TestDaemon } from '../test/helpers/daemon.ts'
 import { startBareInferenceServer } from './lib/bareInferenceServer.ts'
@@ -180,8 +180,7 @@ export default async function inference ({ defer, log }: BenchContext): Promise<
 function oipPath (client: MyceliumClient, cid: string, remote: boolean, provider: string): InferPath {
   return async (images, batch) => {
     const encoded = encodeOipRequest([{ name: CNN_INPUT, dtype: 'float32', shape: [batch, 1, IMAGE_SIZE, IMAGE_SIZE], data: images }], { binary: true })
-    const { parts, headerLength } = binaryBodyParts(encoded)
-    const response = await client.infer(cid, undefined, { body: parts, headers: { 'content-type': 'application/octet-stream', [OIP_HEADER_LENGTH_HEADER]: String(headerLength) } }, { remote })
+    const response = await client.infer(cid, undefined, binaryRequestBody(encoded), { remote })
     if (remote && response.provider !== provider) throw new Error(`the remote call ran on ${response.provider ?? 'no provider'}, not on A (${provider})`)
     const output = decodeOipResponse(response.json, response.binary).outputs.find(tensor => tensor.name === CNN_OUTPUT)
     if (output?.dtype !== 'float32') throw new Error(`the response has no float32 "${CNN_OUTPUT}" output`)

@@ -2,7 +2,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { InvalidInputError } from '../errors.ts'
 import { decodeInputFile } from '../inference/codecs/inputFile.ts'
-import { decodeOipResponse, encodeOipRequest, binaryBodyParts, OIP_HEADER_LENGTH_HEADER } from '../inference/codecs/oip.ts'
+import { binaryRequestBody, decodeOipResponse, encodeOipRequest } from '../inference/codecs/oip.ts'
 import { selectOnnxFile } from '../inference/runInference.ts'
 import { showOrPull } from './downloadModel.ts'
 import type { MyceliumClient } from './createClient.ts'
@@ -50,7 +50,6 @@ export async function inferModel (client: MyceliumClient, { ref, inputs, file, s
   }
   // Binary tensor data avoids printing and parsing every float as decimal text.
   const encoded = encodeOipRequest(tensors, { binary: true, ...(file != null ? { parameters: { file } } : {}) })
-  const { parts, headerLength } = binaryBodyParts(encoded)
-  const response = await client.infer(detail.cid, undefined, { body: parts, headers: { 'content-type': 'application/octet-stream', [OIP_HEADER_LENGTH_HEADER]: String(headerLength) } }, { signal, remote, peer })
+  const response = await client.infer(detail.cid, undefined, binaryRequestBody(encoded), { signal, remote, peer })
   return { model, outputs: decodeOipResponse(response.json, response.binary).outputs, ...(response.provider != null ? { provider: response.provider } : {}), ...(response.receipt != null ? { receipt: response.receipt } : {}) }
 }

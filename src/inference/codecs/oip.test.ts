@@ -4,7 +4,7 @@ import { BaseError, InvalidInputError, NotFoundError } from '../../errors.ts'
 import { InputTooLargeError } from '../errors.ts'
 import {
   decodeOipModelMetadata, decodeOipRequest, decodeOipResponse, encodeOipError, encodeOipModelMetadata, encodeOipRequest, encodeOipResponse,
-  binaryBodyParts, joinBinaryBody, splitBinaryBody
+  binaryBodyParts, binaryRequestBody, joinBinaryBody, OIP_HEADER_LENGTH_HEADER, splitBinaryBody
 } from './oip.ts'
 import type { Tensor } from '../tensor.ts'
 
@@ -144,6 +144,10 @@ describe('Open Inference Protocol codec', () => {
     assert.equal(parts.parts[1].buffer, float.buffer)
     assert.equal(parts.byteLength, parts.headerLength + float.byteLength)
     assert.deepEqual(Buffer.concat(parts.parts), Buffer.from(joinBinaryBody(encodeOipRequest([{ name: 'x', dtype: 'float32', shape: [4], data: float }], { binary: true })).body))
+
+    const request2 = binaryRequestBody(encodeOipRequest([{ name: 'x', dtype: 'float32', shape: [4], data: float }], { binary: true }))
+    assert.deepEqual(request2.headers, { 'content-type': 'application/octet-stream', [OIP_HEADER_LENGTH_HEADER]: String(parts.headerLength) })
+    assert.deepEqual(Buffer.concat(request2.body), Buffer.concat(parts.parts))
 
     // binary_data_output applies to outputs not listed; binary_data on one output overrides it.
     const mixed = decodeOipRequest({ parameters: { binary_data_output: true }, inputs: [], outputs: [{ name: 'a' }, { name: 'b', parameters: { binary_data: false } }] })

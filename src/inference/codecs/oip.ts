@@ -389,6 +389,12 @@ export function binaryBodyParts (encoded: EncodedOipBody<unknown>): { parts: Uin
   return { parts: [head, ...encoded.binary], headerLength: head.length, byteLength: encoded.binary.reduce((sum, chunk) => sum + chunk.length, head.length) }
 }
 
+/** An encoded request as an HTTP body in parts and the headers that say how to split it. */
+export function binaryRequestBody (encoded: EncodedOipBody<unknown>): { body: Uint8Array[], headers: Record<string, string> } {
+  const { parts, headerLength } = binaryBodyParts(encoded)
+  return { body: parts, headers: { 'content-type': 'application/octet-stream', [OIP_HEADER_LENGTH_HEADER]: String(headerLength) } }
+}
+
 /** The JSON text followed by the binary chunks in one buffer; `headerLength` goes in Inference-Header-Content-Length. */
 export function joinBinaryBody (encoded: EncodedOipBody<unknown>): { body: Uint8Array, headerLength: number } {
   const { parts, headerLength, byteLength } = binaryBodyParts(encoded)
