@@ -2,8 +2,9 @@
  * Request bodies of binary inference calls, read into buffers that are reused from call to call.
  *
  * A batch of images is a few hundred KB per call; a fresh buffer for each (and the join of the
- * socket's pieces) is external memory that drives V8's full GCs — every few dozen calls at batch 64,
- * marking the whole node's heap on both cores while the model runs. The tensors decoded from a body
+ * socket's pieces) is external memory that drives V8's full GCs — without the daemon's runtime tuning
+ * (node/runtimeTuning.ts), every few dozen calls at batch 64, marking the whole node's heap on both
+ * cores while the model runs. The tensors decoded from a body
  * are views on it and live only until the answer is sent, so its buffer goes back to the pool then.
  */
 export class BodyBufferPool {

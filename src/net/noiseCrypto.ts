@@ -8,8 +8,8 @@ import type { ICryptoInterface } from '@chainsafe/libp2p-noise'
  * spend a tenth of their CPU on that. Same ChaCha20-Poly1305 and SHA-256 through node:crypto, with
  * one key object per session key.
  *
- * Transport frames also avoid copies: a bulk transfer's CPU is mostly V8's major GCs, which every
- * 64 MB of buffers allocated triggers (each one marks the whole heap), so a frame is encrypted and
+ * Transport frames also avoid copies: every buffer allocated is memory V8 must account for and
+ * collect (by default a full GC every 64 MB of them; see node/runtimeTuning.ts), so a frame is encrypted and
  * decrypted piece by piece as it lies in memory (ChaCha20 is a stream cipher) and handed back as the
  * list of pieces, with the tag appended, rather than joined into one more buffer.
  */
